@@ -1,0 +1,75 @@
+import { buildSync } from "esbuild";
+import * as fs from "fs";
+import * as path from "path";
+
+/** The functions this project ships; each is `functions/<name>/handler.ts`. */
+export const FUNCTION_NAMES = ["fanout", "fetcher", "processor"] as const;
+export type FunctionName = (typeof FUNCTION_NAMES)[number];
+
+/** Repository root (this file lives in `modules/`, or in `dist/` once compiled). */
+export const PROJECT_ROOT = findProjectRoot(__dirname);
+
+function findProjectRoot(start: string): string {
+  let dir = start;
+  while (!fs.existsSync(path.join(dir, "package.json"))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`package.json not found above ${start}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Where the bundle of one function is written: `dist/functions/<name>/`. */
+export function bundleDir(name: string): string {
+  return path.join(PROJECT_ROOT, "dist", "functions", name);
+}
+
+const built = new Map<string, string>();
+
+/**
+ * Bundles `functions/<name>/handler.ts` into `dist/functions/<name>/index.js`
+ * (CommonJS, minified, with a source map), once per process.
+ *
+ * The output is deterministic (no timestamps, relative source paths, source
+ * contents left out), so the Terraform asset hash only changes when the code does.
+ * Returns the directory holding the bundle.
+ */
+export function bundleFunction(name: string): string {
+  const cached = built.get(name);
+  if (cached) return cached;
+  const entry = path.join(PROJECT_ROOT, "functions", name, "handler.ts");
+  if (!fs.existsSync(entry)) {
+    throw new Error(`function "${name}": entry point ${path.relative(PROJECT_ROOT, entry)} does not exist`);
+  }
+  const outdir = bundleDir(name);
+  fs.rmSync(outdir, { recursive: true, force: true });
+  const result = buildSync({
+    absWorkingDir: PROJECT_ROOT,
+    entryPoints: [entry],
+    outfile: path.join(outdir, "index.js"),
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    legalComments: "none",
+    logLevel: "silent",
+    // The Lambda Node.js 22 runtime ships SDK v3, but we bundle our pinned copy so
+    // the tested code is the deployed code.
+    mainFields: ["module", "main"],
+  });
+  if (result.errors.length > 0) {
+    throw new Error(`function "${name}": esbuild failed: ${result.errors.map((e) => e.text).join("; ")}`);
+  }
+  built.set(name, outdir);
+  return outdir;
+}
+
+/** Bundles every function; used by `npm run build` and the test setup. */
+export function bundleAll(): Record<FunctionName, string> {
+  const out = {} as Record<FunctionName, string>;
+  for (const name of FUNCTION_NAMES) out[name] = bundleFunction(name);
+  return out;
+}
