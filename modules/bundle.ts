@@ -1,4 +1,6 @@
+import { createHash } from "crypto";
 import { buildSync } from "esbuild";
+import { zipSync } from "fflate";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -24,7 +26,18 @@ export function bundleDir(name: string): string {
   return path.join(PROJECT_ROOT, "dist", "functions", name);
 }
 
-const built = new Map<string, string>();
+/** One bundled function: its folder, its deployment zip and the zip's base64 SHA-256. */
+export interface Bundle {
+  readonly dir: string;
+  readonly zipPath: string;
+  /** base64 SHA-256 of the zip, as Lambda's `source_code_hash` expects. */
+  readonly zipSha256: string;
+}
+
+/** Fixed timestamp for zip entries, so the same code always gives the same zip bytes. */
+const ZIP_MTIME = new Date("1980-01-01T00:00:00Z");
+
+const built = new Map<string, Bundle>();
 
 /**
  * Bundles `functions/<name>/handler.ts` into `dist/functions/<name>/index.js`
@@ -32,9 +45,10 @@ const built = new Map<string, string>();
  *
  * The output is deterministic (no timestamps, relative source paths, source
  * contents left out), so the Terraform asset hash only changes when the code does.
- * Returns the directory holding the bundle.
+ * Also writes `dist/functions/<name>.zip`, byte-for-byte reproducible (fixed
+ * entry timestamps), which is what the Lambda function deploys.
  */
-export function bundleFunction(name: string): string {
+export function bundleFunction(name: string): Bundle {
   const cached = built.get(name);
   if (cached) return cached;
   const entry = path.join(PROJECT_ROOT, "functions", name, "handler.ts");
@@ -63,13 +77,21 @@ export function bundleFunction(name: string): string {
   if (result.errors.length > 0) {
     throw new Error(`function "${name}": esbuild failed: ${result.errors.map((e) => e.text).join("; ")}`);
   }
-  built.set(name, outdir);
-  return outdir;
+  const files: Record<string, [Uint8Array, { mtime: Date }]> = {};
+  for (const f of ["index.js", "index.js.map"]) {
+    files[f] = [fs.readFileSync(path.join(outdir, f)), { mtime: ZIP_MTIME }];
+  }
+  const zip = zipSync(files, { level: 9 });
+  const zipPath = `${outdir}.zip`;
+  fs.writeFileSync(zipPath, zip);
+  const bundle: Bundle = { dir: outdir, zipPath, zipSha256: createHash("sha256").update(zip).digest("base64") };
+  built.set(name, bundle);
+  return bundle;
 }
 
 /** Bundles every function; used by `npm run build` and the test setup. */
-export function bundleAll(): Record<FunctionName, string> {
-  const out = {} as Record<FunctionName, string>;
+export function bundleAll(): Record<FunctionName, Bundle> {
+  const out = {} as Record<FunctionName, Bundle>;
   for (const name of FUNCTION_NAMES) out[name] = bundleFunction(name);
   return out;
 }
