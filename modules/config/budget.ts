@@ -1,0 +1,228 @@
+/**
+ * The concurrency budget: one object per environment from which every
+ * concurrency bound of the pipeline is derived. `validateBudget` enforces the
+ * rules of DESIGN.md ("The concurrency budget") when a stack is constructed.
+ */
+
+/** The Lambda limit this budget exists to respect. */
+export const LAMBDA_FD_LIMIT = 1024;
+
+/**
+ * File descriptors a function holds with no work in flight. Measured: a Node 20
+ * process with the bundled handler loaded holds 20 (`bench/`, "cold init"); the
+ * Lambda runtime adds its Runtime API connection and log pipes, so we budget 40.
+ */
+export const DEFAULT_FD_BASELINE = 40;
+
+/**
+ * File descriptors per in-flight task beyond the pooled sockets (a socket being
+ * replaced while its predecessor closes, a stream's pipe). Measured in `bench/`
+ * ("handler path"): peak fds minus baseline minus sockets stays under 1 per task.
+ */
+export const DEFAULT_FDS_PER_TASK = 2;
+
+/** Socket pools each function's code can have open at once (fixed by its code). */
+export const SOCKET_POOLS = {
+  /** S3 client + Step Functions client. */
+  fanout: 2,
+  /** S3 client + outbound http and https agents. */
+  fetcher: 3,
+  /** S3 client. */
+  processor: 1,
+} as const;
+
+export type FunctionKey = keyof typeof SOCKET_POOLS;
+
+/** Per-function part of the budget. */
+export interface FunctionBudget {
+  /** Reserved concurrent executions. Range 1..accountConcurrency-100. */
+  readonly reservedConcurrency: number;
+  /** Function timeout in seconds. Range 1..900. */
+  readonly timeoutSeconds: number;
+  /** Memory in MB. Range 128..10240. */
+  readonly memoryMb: number;
+  /** `maxSockets` of each socket pool (SDK client agent). Range 1..256. */
+  readonly maxSockets: number;
+  /** Bound of the in-handler fan-out (records, chunk PUTs, upload parts). Range 1..256. */
+  readonly taskConcurrency: number;
+  /** SDK request timeout in ms; must be below the function timeout (rule 7). */
+  readonly sdkRequestTimeoutMs: number;
+}
+
+/** A function run as a Step Functions task. */
+export interface TaskFunctionBudget extends FunctionBudget {
+  /** The Task state's TimeoutSeconds; must exceed the function timeout (rule 7). */
+  readonly stateTimeoutSeconds: number;
+}
+
+export interface FetcherBudget extends TaskFunctionBudget {
+  /** Whole outbound fetch timeout in ms; must be below the function timeout (rule 7). */
+  readonly fetchTimeoutMs: number;
+}
+
+export interface Budget {
+  /** The account's concurrent executions limit. @default 1000 */
+  readonly accountConcurrency: number;
+  readonly queue: {
+    /** Event source mapping `scaling_config.maximum_concurrency`. Range 2..1000 (rule 1). */
+    readonly maximumConcurrency: number;
+    /** Records per batch. Range 1..10, or up to 10000 with a batching window. */
+    readonly batchSize: number;
+    /** Batching window in seconds. Range 0..300. */
+    readonly maximumBatchingWindowSeconds: number;
+    /** Queue visibility timeout; at least 6 x the fanout timeout (rule 4). */
+    readonly visibilityTimeoutSeconds: number;
+    /** Receives before a message moves to the DLQ. Range 1..1000. */
+    readonly maxReceiveCount: number;
+  };
+  readonly map: {
+    /** Map state MaxConcurrency. Range 1..min(40, fetcher and processor reserved concurrency) (rule 5). */
+    readonly maxConcurrency: number;
+  };
+  readonly fanout: FunctionBudget;
+  readonly fetcher: FetcherBudget;
+  readonly processor: TaskFunctionBudget;
+  readonly fd: {
+    /** Fds with no work in flight. @default DEFAULT_FD_BASELINE */
+    readonly baseline: number;
+    /** Extra fds per in-flight task. @default DEFAULT_FDS_PER_TASK */
+    readonly fdsPerTask: number;
+    /** Share of the 1024 fds a function may plan to use. Range (0, 0.5] (rule 6). */
+    readonly headroom: number;
+  };
+}
+
+/** Raised when a budget breaks a rule; the message names the rule, the fields and the values. */
+export class BudgetError extends Error {
+  constructor(readonly violations: string[]) {
+    super(`concurrency budget refused:\n  ${violations.join("\n  ")}`);
+    this.name = "BudgetError";
+  }
+}
+
+const FUNCTIONS: FunctionKey[] = ["fanout", "fetcher", "processor"];
+
+/** Planned peak file descriptors of one function (rule 6's left-hand side). */
+export function plannedFds(budget: Budget, fn: FunctionKey): number {
+  const f = budget[fn];
+  return budget.fd.baseline + SOCKET_POOLS[fn] * f.maxSockets + f.taskConcurrency * budget.fd.fdsPerTask;
+}
+
+/** The fd ceiling rule 6 allows a function (headroom x 1024). */
+export function fdCeiling(budget: Budget): number {
+  return Math.floor(budget.fd.headroom * LAMBDA_FD_LIMIT);
+}
+
+/** Every rule violation in `budget`, as messages; empty when the budget holds. */
+export function budgetViolations(budget: Budget): string[] {
+  const v: string[] = [];
+  const rule = (n: number | string, ok: boolean, msg: string) => {
+    if (!ok) v.push(`budget rule ${n}: ${msg}`);
+  };
+  const int = (field: string, value: number, min: number, max: number) =>
+    rule(
+      "range",
+      Number.isInteger(value) && value >= min && value <= max,
+      `${field} (${value}) must be an integer between ${min} and ${max}`,
+    );
+  const { queue, map, fd } = budget;
+
+  int("accountConcurrency", budget.accountConcurrency, 101, 1_000_000);
+  int("queue.batchSize", queue.batchSize, 1, 10_000);
+  int("queue.maximumBatchingWindowSeconds", queue.maximumBatchingWindowSeconds, 0, 300);
+  int("queue.visibilityTimeoutSeconds", queue.visibilityTimeoutSeconds, 0, 43_200);
+  int("queue.maxReceiveCount", queue.maxReceiveCount, 1, 1000);
+  rule(
+    "range",
+    queue.batchSize <= 10 || queue.maximumBatchingWindowSeconds >= 1,
+    `queue.batchSize (${queue.batchSize}) above 10 needs queue.maximumBatchingWindowSeconds >= 1 (got ${queue.maximumBatchingWindowSeconds})`,
+  );
+  for (const fn of FUNCTIONS) {
+    const f = budget[fn];
+    int(`${fn}.reservedConcurrency`, f.reservedConcurrency, 1, budget.accountConcurrency);
+    int(`${fn}.timeoutSeconds`, f.timeoutSeconds, 1, 900);
+    int(`${fn}.memoryMb`, f.memoryMb, 128, 10_240);
+    int(`${fn}.maxSockets`, f.maxSockets, 1, 256);
+    int(`${fn}.taskConcurrency`, f.taskConcurrency, 1, 256);
+    int(`${fn}.sdkRequestTimeoutMs`, f.sdkRequestTimeoutMs, 100, 900_000);
+  }
+
+  // Rule 1: the event source mapping's range.
+  rule(
+    1,
+    Number.isInteger(queue.maximumConcurrency) && queue.maximumConcurrency >= 2 && queue.maximumConcurrency <= 1000,
+    `queue.maximumConcurrency (${queue.maximumConcurrency}) must be an integer between 2 and 1000`,
+  );
+  // Rule 2: never set maximum concurrency above reserved concurrency.
+  rule(
+    2,
+    budget.fanout.reservedConcurrency >= queue.maximumConcurrency,
+    `fanout.reservedConcurrency (${budget.fanout.reservedConcurrency}) must be >= queue.maximumConcurrency (${queue.maximumConcurrency})`,
+  );
+  // Rule 3: AWS keeps 100 unreserved.
+  const reserved = FUNCTIONS.reduce((sum, fn) => sum + budget[fn].reservedConcurrency, 0);
+  rule(
+    3,
+    reserved <= budget.accountConcurrency - 100,
+    `sum of reservedConcurrency (fanout ${budget.fanout.reservedConcurrency} + fetcher ${budget.fetcher.reservedConcurrency} + processor ${budget.processor.reservedConcurrency} = ${reserved}) must be <= accountConcurrency - 100 (${budget.accountConcurrency - 100})`,
+  );
+  // Rule 4: SQS visibility timeout vs the consumer's timeout.
+  rule(
+    4,
+    queue.visibilityTimeoutSeconds >= 6 * budget.fanout.timeoutSeconds,
+    `queue.visibilityTimeoutSeconds (${queue.visibilityTimeoutSeconds}) must be >= 6 x fanout.timeoutSeconds (6 x ${budget.fanout.timeoutSeconds} = ${6 * budget.fanout.timeoutSeconds})`,
+  );
+  // Rule 5: inline Map concurrency, finite and within the task functions' reserve.
+  const mapMax = Math.min(40, budget.fetcher.reservedConcurrency, budget.processor.reservedConcurrency);
+  rule(
+    5,
+    Number.isInteger(map.maxConcurrency) && map.maxConcurrency >= 1 && map.maxConcurrency <= mapMax,
+    `map.maxConcurrency (${map.maxConcurrency}) must be between 1 and min(40, fetcher.reservedConcurrency ${budget.fetcher.reservedConcurrency}, processor.reservedConcurrency ${budget.processor.reservedConcurrency}) = ${mapMax}`,
+  );
+  // Rule 6: file descriptors per function.
+  rule(
+    6,
+    fd.headroom > 0 && fd.headroom <= 0.5,
+    `fd.headroom (${fd.headroom}) must be > 0 and <= 0.5`,
+  );
+  rule(6, fd.baseline >= 0 && fd.fdsPerTask >= 0, `fd.baseline (${fd.baseline}) and fd.fdsPerTask (${fd.fdsPerTask}) must be >= 0`);
+  for (const fn of FUNCTIONS) {
+    const f = budget[fn];
+    const planned = plannedFds(budget, fn);
+    rule(
+      6,
+      planned <= fdCeiling(budget),
+      `${fn} plans ${planned} file descriptors (baseline ${fd.baseline} + ${SOCKET_POOLS[fn]} pools x maxSockets ${f.maxSockets} + taskConcurrency ${f.taskConcurrency} x fdsPerTask ${fd.fdsPerTask}), more than fd.headroom ${fd.headroom} x ${LAMBDA_FD_LIMIT} = ${fdCeiling(budget)}`,
+    );
+  }
+  // Rule 7: timeouts nest.
+  for (const fn of FUNCTIONS) {
+    const f = budget[fn];
+    rule(
+      7,
+      f.sdkRequestTimeoutMs < f.timeoutSeconds * 1000,
+      `${fn}.sdkRequestTimeoutMs (${f.sdkRequestTimeoutMs}) must be < ${fn}.timeoutSeconds (${f.timeoutSeconds}) in ms (${f.timeoutSeconds * 1000})`,
+    );
+  }
+  rule(
+    7,
+    budget.fetcher.fetchTimeoutMs < budget.fetcher.timeoutSeconds * 1000,
+    `fetcher.fetchTimeoutMs (${budget.fetcher.fetchTimeoutMs}) must be < fetcher.timeoutSeconds (${budget.fetcher.timeoutSeconds}) in ms (${budget.fetcher.timeoutSeconds * 1000})`,
+  );
+  for (const fn of ["fetcher", "processor"] as const) {
+    const f = budget[fn];
+    rule(
+      7,
+      f.timeoutSeconds < f.stateTimeoutSeconds,
+      `${fn}.timeoutSeconds (${f.timeoutSeconds}) must be < ${fn}.stateTimeoutSeconds (${f.stateTimeoutSeconds})`,
+    );
+  }
+  return v;
+}
+
+/** Throws a `BudgetError` naming every broken rule; returns the budget when it holds. */
+export function validateBudget(budget: Budget): Budget {
+  const violations = budgetViolations(budget);
+  if (violations.length > 0) throw new BudgetError(violations);
+  return budget;
+}

@@ -1,0 +1,117 @@
+/**
+ * The one file a platform team edits: the state bucket and every environment.
+ * Everything is explicit (regions, AZ names, CIDRs, sizes, the concurrency
+ * budget), so `terraform plan` needs no AWS lookups and a review sees every number.
+ */
+import { DEFAULT_FD_BASELINE, DEFAULT_FDS_PER_TASK, type Budget } from "./budget";
+
+export const PROJECT = "fanout-pipeline";
+
+export interface EnvironmentConfig {
+  /** Short name: the stack is `pipeline-<name>`. Lowercase letters and digits, 1..12. */
+  readonly name: string;
+  /** AWS region. */
+  readonly region: string;
+  /** Availability zones (>= 2), explicit so plan needs no lookup. */
+  readonly availabilityZones: readonly string[];
+  readonly network: {
+    /** Egress VPC CIDR (fetcher; public + private subnets, NAT). */
+    readonly egressVpcCidr: string;
+    /** Isolated VPC CIDR (processor; no route out). */
+    readonly isolatedVpcCidr: string;
+    /** One NAT gateway, or one per AZ (costs more, survives an AZ outage). */
+    readonly nat: "single" | "perAz";
+  };
+  /** Work bucket name (globally unique). */
+  readonly workBucketName: string;
+  /** Days after which job data and rejected messages expire. */
+  readonly expireJobsAfterDays: number;
+  /** CloudWatch Logs retention for functions, state machine and flow logs. */
+  readonly logRetentionDays: number;
+  /** Let `http:` URLs through (fanout validation, fetcher, port 80 egress). */
+  readonly allowHttp: boolean;
+  /** Items per message (and per execution). 1..1000. */
+  readonly maxItemsPerJob: number;
+  readonly fetch: {
+    /** Largest response the fetcher stores, in bytes. */
+    readonly maxBytes: number;
+    /** Redirects followed, each re-checked by the address guard. 0..10. */
+    readonly maxRedirects: number;
+  };
+  readonly processor: {
+    /** Lines per chunk for text input. */
+    readonly chunkLines: number;
+    /** Bytes per chunk for binary input. */
+    readonly chunkBytes: number;
+  };
+  /** Email subscribed to the alarm topic (optional; confirm the subscription by mail). */
+  readonly alarmEmail?: string;
+  readonly budget: Budget;
+}
+
+export interface StateConfig {
+  /** Terraform state bucket (globally unique); never the work bucket. */
+  readonly bucketName: string;
+  readonly region: string;
+}
+
+export interface ProjectConfig {
+  readonly project: string;
+  readonly state: StateConfig;
+  readonly environments: readonly EnvironmentConfig[];
+}
+
+const fd = { baseline: DEFAULT_FD_BASELINE, fdsPerTask: DEFAULT_FDS_PER_TASK, headroom: 0.5 };
+
+const dev: EnvironmentConfig = {
+  name: "dev",
+  region: "eu-west-1",
+  availabilityZones: ["eu-west-1a", "eu-west-1b"],
+  network: { egressVpcCidr: "10.20.0.0/16", isolatedVpcCidr: "10.21.0.0/16", nat: "single" },
+  workBucketName: "fanout-pipeline-dev-work-example",
+  expireJobsAfterDays: 7,
+  logRetentionDays: 14,
+  allowHttp: false,
+  maxItemsPerJob: 500,
+  fetch: { maxBytes: 50 * 1024 * 1024, maxRedirects: 3 },
+  processor: { chunkLines: 1000, chunkBytes: 1024 * 1024 },
+  budget: {
+    accountConcurrency: 1000,
+    queue: { maximumConcurrency: 5, batchSize: 10, maximumBatchingWindowSeconds: 0, visibilityTimeoutSeconds: 360, maxReceiveCount: 5 },
+    map: { maxConcurrency: 10 },
+    fanout: { reservedConcurrency: 5, timeoutSeconds: 60, memoryMb: 256, maxSockets: 25, taskConcurrency: 10, sdkRequestTimeoutMs: 10_000 },
+    fetcher: {
+      reservedConcurrency: 20, timeoutSeconds: 120, memoryMb: 512, maxSockets: 16, taskConcurrency: 4,
+      sdkRequestTimeoutMs: 30_000, fetchTimeoutMs: 60_000, stateTimeoutSeconds: 150,
+    },
+    processor: {
+      reservedConcurrency: 20, timeoutSeconds: 300, memoryMb: 1024, maxSockets: 50, taskConcurrency: 32,
+      sdkRequestTimeoutMs: 30_000, stateTimeoutSeconds: 330,
+    },
+    fd,
+  },
+};
+
+const prod: EnvironmentConfig = {
+  ...dev,
+  name: "prod",
+  availabilityZones: ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+  network: { egressVpcCidr: "10.30.0.0/16", isolatedVpcCidr: "10.31.0.0/16", nat: "perAz" },
+  workBucketName: "fanout-pipeline-prod-work-example",
+  expireJobsAfterDays: 30,
+  logRetentionDays: 90,
+  budget: {
+    ...dev.budget,
+    queue: { ...dev.budget.queue, maximumConcurrency: 50 },
+    map: { maxConcurrency: 40 },
+    fanout: { ...dev.budget.fanout, reservedConcurrency: 50 },
+    fetcher: { ...dev.budget.fetcher, reservedConcurrency: 150 },
+    processor: { ...dev.budget.processor, reservedConcurrency: 150 },
+  },
+};
+
+export const projectConfig: ProjectConfig = {
+  project: PROJECT,
+  state: { bucketName: "fanout-pipeline-tfstate-example", region: "eu-west-1" },
+  environments: [dev, prod],
+};
