@@ -1,0 +1,120 @@
+import { ERRORS } from "../../functions/shared/contract";
+import type { Catcher, Retrier, StateMachineDefinition, TaskState } from "./asl";
+
+/** The optimised Lambda integration (errors keep the function's error name). */
+export const LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke";
+
+/** Lambda service errors worth retrying (AWS's recommended set plus throttling). */
+export const LAMBDA_TRANSIENT_ERRORS = [
+  "Lambda.TooManyRequestsException",
+  "Lambda.ServiceException",
+  "Lambda.AWSLambdaException",
+  "Lambda.SdkClientException",
+] as const;
+
+export interface DefinitionProps {
+  /** ARN of the fetcher function (a token at synth time). */
+  readonly fetcherArn: string;
+  /** ARN of the processor function, which also runs Finalize. */
+  readonly processorArn: string;
+  /** Map MaxConcurrency (budget rule 5). */
+  readonly mapMaxConcurrency: number;
+  /** TimeoutSeconds of the Fetch state (> fetcher timeout, rule 7). */
+  readonly fetchTimeoutSeconds: number;
+  /** TimeoutSeconds of the Process and Finalize states (> processor timeout, rule 7). */
+  readonly processTimeoutSeconds: number;
+}
+
+/** Backoff with full jitter on throttling and Lambda service errors, then on timeouts and our transient errors. */
+export const RETRY: readonly Retrier[] = [
+  { ErrorEquals: [...LAMBDA_TRANSIENT_ERRORS], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL" },
+  { ErrorEquals: ["States.Timeout", ...ERRORS.transient], IntervalSeconds: 5, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL" },
+];
+
+/** Any error left after the retries marks the item failed; the job still finishes. */
+const CATCH_ITEM: readonly Catcher[] = [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: "ItemFailed" }];
+
+function invoke(functionArn: string, payload: Record<string, unknown>, timeoutSeconds: number): Omit<TaskState, "Next" | "End"> {
+  return {
+    Type: "Task",
+    Resource: LAMBDA_INVOKE,
+    Parameters: { FunctionName: functionArn, Payload: payload },
+    TimeoutSeconds: timeoutSeconds,
+    Retry: RETRY,
+  };
+}
+
+/**
+ * The pipeline's state machine: a Map over the message's items (Fetch, then
+ * Process; a failure after retries records the item as failed) and a Finalize
+ * that writes `status.json`.
+ *
+ * Input: `{ jobId, bucket, manifestKey, items: [{ url }] }` (what fanout starts).
+ * Output: `{ statusKey, succeeded, failed }`.
+ */
+export function buildDefinition(p: DefinitionProps): StateMachineDefinition {
+  return {
+    Comment: "Fan out a job's items: fetch each URL into S3, split it into chunks, then record the job's status.",
+    StartAt: "FetchAndProcess",
+    States: {
+      FetchAndProcess: {
+        Type: "Map",
+        ItemsPath: "$.items",
+        ItemSelector: { "jobId.$": "$.jobId", "index.$": "$$.Map.Item.Index", "url.$": "$$.Map.Item.Value.url" },
+        MaxConcurrency: p.mapMaxConcurrency,
+        ItemProcessor: {
+          ProcessorConfig: { Mode: "INLINE" },
+          StartAt: "Fetch",
+          States: {
+            Fetch: {
+              ...invoke(p.fetcherArn, { "jobId.$": "$.jobId", "index.$": "$.index", "url.$": "$.url" }, p.fetchTimeoutSeconds),
+              ResultSelector: {
+                "key.$": "$.Payload.key",
+                "bytes.$": "$.Payload.bytes",
+                "sha256.$": "$.Payload.sha256",
+                "contentType.$": "$.Payload.contentType",
+              },
+              ResultPath: "$.fetch",
+              Catch: CATCH_ITEM,
+              Next: "Process",
+            },
+            Process: {
+              ...invoke(p.processorArn, { "jobId.$": "$.jobId", "index.$": "$.index" }, p.processTimeoutSeconds),
+              ResultSelector: {
+                "resultKey.$": "$.Payload.resultKey",
+                "chunks.$": "$.Payload.chunks",
+                "bytes.$": "$.Payload.bytes",
+                "lines.$": "$.Payload.lines",
+                "sha256.$": "$.Payload.sha256",
+              },
+              ResultPath: "$.process",
+              Catch: CATCH_ITEM,
+              Next: "ItemSucceeded",
+            },
+            ItemSucceeded: {
+              Type: "Pass",
+              Parameters: { "index.$": "$.index", "url.$": "$.url", status: "succeeded", "result.$": "$.process" },
+              End: true,
+            },
+            ItemFailed: {
+              Type: "Pass",
+              Parameters: { "index.$": "$.index", "url.$": "$.url", status: "failed", "error.$": "$.error.Error", "cause.$": "$.error.Cause" },
+              End: true,
+            },
+          },
+        },
+        ResultPath: "$.results",
+        Next: "Finalize",
+      },
+      Finalize: {
+        ...invoke(p.processorArn, { action: "finalize", "jobId.$": "$.jobId", "items.$": "$.results" }, p.processTimeoutSeconds),
+        ResultSelector: {
+          "statusKey.$": "$.Payload.statusKey",
+          "succeeded.$": "$.Payload.succeeded",
+          "failed.$": "$.Payload.failed",
+        },
+        End: true,
+      },
+    },
+  };
+}
