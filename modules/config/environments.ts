@@ -53,6 +53,11 @@ export interface StateConfig {
   /** Terraform state bucket (globally unique); never the work bucket. */
   readonly bucketName: string;
   readonly region: string;
+  /**
+   * Backend of the `state` stack itself: "local" to bootstrap the bucket, then
+   * "s3" once its state has been migrated into it (README, "Deploy").
+   */
+  readonly backend: "local" | "s3";
 }
 
 export interface ProjectConfig {
@@ -112,6 +117,6 @@ const prod: EnvironmentConfig = {
 
 export const projectConfig: ProjectConfig = {
   project: PROJECT,
-  state: { bucketName: "fanout-pipeline-tfstate-example", region: "eu-west-1" },
+  state: { bucketName: "fanout-pipeline-tfstate-example", region: "eu-west-1", backend: "local" },
   environments: [dev, prod],
 };

@@ -1,0 +1,181 @@
+import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
+import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
+import { SnsTopicPolicy } from "@cdktf/provider-aws/lib/sns-topic-policy";
+import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
+import { Token } from "cdktf";
+import { Construct } from "constructs";
+import { METRICS } from "../functions/shared/contract";
+import { policyDocument } from "./iam";
+
+export interface AlarmsProps {
+  /** Name prefix of the topic and alarms. */
+  readonly name: string;
+  /** Ingest queue name (age of oldest message). */
+  readonly queueName: string;
+  /** Dead-letter queue name (depth > 0). */
+  readonly dlqName: string;
+  /** Alarm when the oldest message is older than this, in seconds. Range 60..1209600. */
+  readonly maxMessageAgeSeconds: number;
+  /** Lambda function names (errors, throttles, peak open file descriptors). At least one. */
+  readonly functionNames: readonly string[];
+  /** Alarm when a function reports more open file descriptors than this. Range 1..1024. */
+  readonly fdThreshold: number;
+  /** Throttles per 5 minutes that raise the alarm (the state machine retries some). @default 10 */
+  readonly throttleThreshold?: number;
+  /** State machine ARN (failed, timed out, throttled executions). */
+  readonly stateMachineArn: string;
+  /** Email subscribed to the topic. @default none */
+  readonly alarmEmail?: string;
+}
+
+interface AlarmSpec {
+  readonly id: string;
+  readonly description: string;
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: Record<string, string>;
+  readonly statistic: "Sum" | "Maximum";
+  readonly threshold: number;
+  readonly periodSeconds?: number;
+}
+
+/**
+ * The SNS topic and the alarms DESIGN.md lists: DLQ depth, age of the oldest
+ * message, Lambda errors / throttles / peak open file descriptors, and Step
+ * Functions executions failed / timed out / throttled.
+ */
+export class Alarms extends Construct {
+  readonly topicArn: string;
+  /** Alarm names, for tests and runbooks. */
+  readonly alarmNames: string[] = [];
+
+  constructor(scope: Construct, id: string, props: AlarmsProps) {
+    super(scope, id);
+    if (props.functionNames.length === 0) throw new Error("functionNames must name at least one function");
+    if (!(props.fdThreshold >= 1 && props.fdThreshold <= 1024)) {
+      throw new Error(`fdThreshold (${props.fdThreshold}) must be between 1 and 1024`);
+    }
+    if (!(props.maxMessageAgeSeconds >= 60 && props.maxMessageAgeSeconds <= 1_209_600)) {
+      throw new Error(`maxMessageAgeSeconds (${props.maxMessageAgeSeconds}) must be between 60 and 1209600`);
+    }
+    if (props.alarmEmail !== undefined && !Token.isUnresolved(props.alarmEmail) && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
+      throw new Error(`alarmEmail ("${props.alarmEmail}") is not an email address`);
+    }
+
+    const topic = new SnsTopic(this, "topic", { name: `${props.name}-alarms` });
+    new SnsTopicPolicy(this, "topic-policy", {
+      arn: topic.arn,
+      policy: policyDocument([
+        {
+          Sid: "CloudWatchAlarmsPublish",
+          Effect: "Allow",
+          Principal: { Service: "cloudwatch.amazonaws.com" },
+          Action: "sns:Publish",
+          Resource: topic.arn,
+        },
+        {
+          Sid: "DenyInsecureTransport",
+          Effect: "Deny",
+          Principal: "*",
+          Action: "sns:Publish",
+          Resource: topic.arn,
+          Condition: { Bool: { "aws:SecureTransport": "false" } },
+        },
+      ]),
+    });
+    if (props.alarmEmail) {
+      new SnsTopicSubscription(this, "email", { topicArn: topic.arn, protocol: "email", endpoint: props.alarmEmail });
+    }
+    this.topicArn = topic.arn;
+
+    const specs: AlarmSpec[] = [
+      {
+        id: "dlq-depth",
+        description: "Messages in the dead-letter queue: they failed maxReceiveCount times. Inspect, fix, then redrive.",
+        namespace: "AWS/SQS",
+        metricName: "ApproximateNumberOfMessagesVisible",
+        dimensions: { QueueName: props.dlqName },
+        statistic: "Maximum",
+        threshold: 0,
+      },
+      {
+        id: "oldest-message-age",
+        description: `The ingest queue's oldest message is older than ${props.maxMessageAgeSeconds}s: consumers are behind or failing.`,
+        namespace: "AWS/SQS",
+        metricName: "ApproximateAgeOfOldestMessage",
+        dimensions: { QueueName: props.queueName },
+        statistic: "Maximum",
+        threshold: props.maxMessageAgeSeconds,
+      },
+    ];
+    props.functionNames.forEach((fn, i) => {
+      specs.push(
+        {
+          id: `fn${i}-errors`,
+          description: `Function ${fn} reported errors.`,
+          namespace: "AWS/Lambda",
+          metricName: "Errors",
+          dimensions: { FunctionName: fn },
+          statistic: "Sum",
+          threshold: 0,
+          periodSeconds: 300,
+        },
+        {
+          id: `fn${i}-throttles`,
+          description: `Function ${fn} was throttled: its reserved concurrency is the bound. Check the budget.`,
+          namespace: "AWS/Lambda",
+          metricName: "Throttles",
+          dimensions: { FunctionName: fn },
+          statistic: "Sum",
+          threshold: props.throttleThreshold ?? 10,
+          periodSeconds: 300,
+        },
+        {
+          id: `fn${i}-open-fds`,
+          description: `Function ${fn} held more than ${props.fdThreshold} open file descriptors (limit 1024): EMFILE is near.`,
+          namespace: METRICS.namespace,
+          metricName: METRICS.openFileDescriptors,
+          dimensions: { service: fn },
+          statistic: "Maximum",
+          threshold: props.fdThreshold,
+        },
+      );
+    });
+    for (const [metricName, what] of [
+      ["ExecutionsFailed", "failed"],
+      ["ExecutionsTimedOut", "timed out"],
+      ["ExecutionThrottled", "were throttled"],
+    ] as const) {
+      specs.push({
+        id: `sfn-${metricName}`,
+        description: `State machine executions ${what}.`,
+        namespace: "AWS/States",
+        metricName,
+        dimensions: { StateMachineArn: props.stateMachineArn },
+        statistic: "Sum",
+        threshold: 0,
+        periodSeconds: 300,
+      });
+    }
+
+    for (const s of specs) {
+      const alarmName = `${props.name}-${s.id}`;
+      new CloudwatchMetricAlarm(this, s.id, {
+        alarmName,
+        alarmDescription: s.description,
+        namespace: s.namespace,
+        metricName: s.metricName,
+        dimensions: s.dimensions,
+        statistic: s.statistic,
+        period: s.periodSeconds ?? 60,
+        evaluationPeriods: 1,
+        threshold: s.threshold,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "notBreaching",
+        alarmActions: [topic.arn],
+        okActions: [topic.arn],
+      });
+      this.alarmNames.push(alarmName);
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import type { EnvironmentConfig, ProjectConfig } from "./environments";
+import { validateBudget } from "./budget";
+
+/** Throws an error naming the environment, the field and the value when a setting is out of range. */
+export function validateEnvironment(env: EnvironmentConfig): void {
+  const where = `environment "${env.name}"`;
+  const fail = (msg: string): never => {
+    throw new Error(`${where}: ${msg}`);
+  };
+  const int = (field: string, value: number, min: number, max: number) => {
+    if (!Number.isInteger(value) || value < min || value > max) fail(`${field} (${value}) must be an integer between ${min} and ${max}`);
+  };
+  if (!/^[a-z][a-z0-9]{0,11}$/.test(env.name)) fail(`name must be 1..12 lowercase letters and digits, starting with a letter (got "${env.name}")`);
+  if (env.availabilityZones.length < 2) fail(`availabilityZones needs at least 2 zones (got ${env.availabilityZones.length})`);
+  if (new Set(env.availabilityZones).size !== env.availabilityZones.length) fail(`availabilityZones has duplicates (${env.availabilityZones.join(", ")})`);
+  for (const az of env.availabilityZones) {
+    if (!az.startsWith(env.region)) fail(`availability zone "${az}" is not in region ${env.region}`);
+  }
+  int("maxItemsPerJob", env.maxItemsPerJob, 1, 1000);
+  int("expireJobsAfterDays", env.expireJobsAfterDays, 1, 3650);
+  int("fetch.maxBytes", env.fetch.maxBytes, 1, 5 * 1024 ** 3);
+  int("fetch.maxRedirects", env.fetch.maxRedirects, 0, 10);
+  int("processor.chunkLines", env.processor.chunkLines, 1, 10_000_000);
+  int("processor.chunkBytes", env.processor.chunkBytes, 1024, 5 * 1024 ** 3);
+  try {
+    validateBudget(env.budget);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
+
+/** Validates every environment and the rules that span them (distinct names, buckets and CIDRs). */
+export function validateProject(config: ProjectConfig): void {
+  const names = config.environments.map((e) => e.name);
+  const dupName = names.find((n, i) => names.indexOf(n) !== i);
+  if (dupName) throw new Error(`environment name "${dupName}" is used twice`);
+  const buckets = [config.state.bucketName, ...config.environments.map((e) => e.workBucketName)];
+  const dupBucket = buckets.find((b, i) => buckets.indexOf(b) !== i);
+  if (dupBucket) {
+    throw new Error(`bucket "${dupBucket}" is used twice: the state bucket and every work bucket must be distinct`);
+  }
+  config.environments.forEach(validateEnvironment);
+}

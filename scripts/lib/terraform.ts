@@ -1,0 +1,166 @@
+/**
+ * Running Terraform on synthesized stacks, offline or for real.
+ *
+ * Offline mode (no AWS account): providers come from a filesystem mirror
+ * (`TF_PROVIDER_MIRROR`), an override file swaps the S3 backend for a local one
+ * and gives the provider mock credentials with every AWS lookup skipped.
+ * Used by the offline Terraform tests and by `npm run plan`.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+
+/** The Terraform version this project is tested with (S3 `use_lockfile` needs >= 1.10). */
+export const TERRAFORM_VERSION = "1.11.4";
+/** The AWS provider version `@cdktf/provider-aws` 20.1.0 is generated for. */
+export const AWS_PROVIDER_VERSION = "5.100.0";
+/** Environment variable naming a filesystem mirror that holds the AWS provider. */
+export const MIRROR_ENV = "TF_PROVIDER_MIRROR";
+/** Name of the override file written into a stack folder for offline runs. */
+export const OFFLINE_OVERRIDE_FILE = "zz_offline_override.tf.json";
+
+/** Path of the `terraform` binary on PATH (or `TERRAFORM_BIN`), or undefined when there is none. */
+export function findTerraform(): string | undefined {
+  const explicit = process.env.TERRAFORM_BIN;
+  if (explicit) return fs.existsSync(explicit) ? explicit : undefined;
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, "terraform");
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/** The one-line error for a machine without Terraform. */
+export function missingTerraformMessage(): string {
+  return `terraform not found on PATH: install Terraform ${TERRAFORM_VERSION} (>= 1.10 for S3 use_lockfile) or set TERRAFORM_BIN`;
+}
+
+/**
+ * The provider mirror from `TF_PROVIDER_MIRROR`, checked to hold the pinned AWS
+ * provider. Returns undefined when the variable is unset; throws when it names a
+ * folder without the provider (a wrong setting should not silently go online).
+ */
+export function providerMirror(): string | undefined {
+  const mirror = process.env[MIRROR_ENV];
+  if (!mirror) return undefined;
+  const providerDir = path.join(mirror, "registry.terraform.io", "hashicorp", "aws", AWS_PROVIDER_VERSION);
+  if (!fs.existsSync(providerDir)) {
+    throw new Error(`${MIRROR_ENV}=${mirror} does not hold the AWS provider ${AWS_PROVIDER_VERSION} (no ${providerDir})`);
+  }
+  return mirror;
+}
+
+/**
+ * Writes a Terraform CLI config that installs the AWS provider from `mirror`
+ * (and nothing from the network) into `dir`; returns its path, for
+ * `TF_CLI_CONFIG_FILE`. Without a mirror the config is empty: the public registry.
+ */
+export function writeCliConfig(dir: string, mirror: string | undefined): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, "terraformrc");
+  const body = mirror
+    ? `provider_installation {
+  filesystem_mirror {
+    path    = ${JSON.stringify(mirror)}
+    include = ["registry.terraform.io/hashicorp/aws"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/hashicorp/aws"]
+  }
+}
+`
+    : "";
+  fs.writeFileSync(file, body);
+  return file;
+}
+
+/**
+ * The override that makes a stack plannable without AWS: a local backend in
+ * place of S3, and a provider that never asks AWS who it is.
+ */
+export function offlineOverride(): object {
+  return {
+    terraform: { backend: { local: { path: "offline.tfstate" } } },
+    provider: {
+      aws: {
+        access_key: "mock-access-key",
+        secret_key: "mock-secret-key",
+        skip_credentials_validation: true,
+        skip_requesting_account_id: true,
+        skip_metadata_api_check: true,
+        skip_region_validation: true,
+      },
+    },
+  };
+}
+
+export interface TerraformRunOptions {
+  /** Folder holding the CLI config (one per run, outside the stack folder). */
+  readonly workDir: string;
+  /** Offline: mirror + override + mock credentials. */
+  readonly offline: boolean;
+}
+
+export interface TerraformResult {
+  readonly ok: boolean;
+  readonly output: string;
+}
+
+/** Terraform's environment for a run: our CLI config, no telemetry, no prompts; offline drops real credentials. */
+export function terraformEnv(opts: TerraformRunOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TF_CLI_CONFIG_FILE: writeCliConfig(opts.workDir, providerMirror()),
+    TF_IN_AUTOMATION: "1",
+    TF_INPUT: "0",
+    CHECKPOINT_DISABLE: "1",
+  };
+  if (opts.offline) {
+    for (const k of ["AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) delete env[k];
+    env.AWS_EC2_METADATA_DISABLED = "true";
+  }
+  return env;
+}
+
+/** Prepares a stack folder for an offline run (writes the override file). */
+export function prepareOffline(stackDir: string): void {
+  fs.writeFileSync(path.join(stackDir, OFFLINE_OVERRIDE_FILE), JSON.stringify(offlineOverride(), null, 2));
+}
+
+/** Runs one terraform command in `stackDir`; never throws on a failing command. */
+export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessEnv): TerraformResult {
+  const bin = findTerraform();
+  if (!bin) throw new Error(missingTerraformMessage());
+  const r = spawnSync(bin, args, { cwd: stackDir, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+  return { ok: r.status === 0, output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+}
+
+/** `terraform init`, `validate` and `plan -out` of one stack; stops at the first failure. */
+export function initValidatePlan(
+  stackDir: string,
+  opts: TerraformRunOptions & { planFile?: string },
+): { step: "init" | "validate" | "plan"; result: TerraformResult } {
+  if (opts.offline) prepareOffline(stackDir);
+  const env = terraformEnv(opts);
+  const init = terraform(stackDir, ["init", "-input=false", "-no-color", "-reconfigure"], env);
+  if (!init.ok) return { step: "init", result: init };
+  const validate = terraform(stackDir, ["validate", "-no-color"], env);
+  if (!validate.ok) return { step: "validate", result: validate };
+  const planArgs = ["plan", "-input=false", "-no-color", "-lock=false"];
+  if (opts.planFile) planArgs.push(`-out=${opts.planFile}`);
+  return { step: "plan", result: terraform(stackDir, planArgs, env) };
+}
+
+/** `terraform show -json <planFile>` parsed. */
+export function showPlanJson(stackDir: string, planFile: string, env: NodeJS.ProcessEnv): unknown {
+  const bin = findTerraform();
+  if (!bin) throw new Error(missingTerraformMessage());
+  const out = execFileSync(bin, ["show", "-json", planFile], { cwd: stackDir, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
+  return JSON.parse(out);
+}
