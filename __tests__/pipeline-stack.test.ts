@@ -1,0 +1,128 @@
+import { projectConfig } from "../modules/config/environments";
+import { buildApp } from "../stacks/app";
+import { devWith, resources, synthProject, type SynthResult, type TfJson } from "./helpers/synth";
+
+/** Asset hashes and code hashes change with every handler edit: mask them so snapshots catch infrastructure drift only. */
+function maskAssetHashes(stack: TfJson): TfJson {
+  const text = JSON.stringify(stack)
+    .replace(/(assets\/[^/"]+\/)[0-9A-Fa-f]{32}\//g, "$1<asset-hash>/")
+    .replace(/"source_code_hash":"[^"]+"/g, '"source_code_hash":"<code-hash>"');
+  return JSON.parse(text);
+}
+
+let synth: SynthResult;
+beforeAll(() => {
+  synth = synthProject();
+});
+afterAll(() => synth.cleanup());
+
+describe.each(["pipeline-dev", "pipeline-prod"])("%s stack", (name) => {
+  const env = projectConfig.environments.find((e) => `pipeline-${e.name}` === name)!;
+  const stack = () => synth.stacks[name];
+
+  test("matches its snapshot (asset hashes masked)", () => {
+    expect(maskAssetHashes(stack())).toMatchSnapshot();
+  });
+
+  test("has two VPCs and at least one NAT gateway (one per AZ when configured so)", () => {
+    expect(resources(stack(), "aws_vpc")).toHaveLength(2);
+    const nats = resources(stack(), "aws_nat_gateway");
+    expect(nats.length).toBe(env.network.nat === "perAz" ? env.availabilityZones.length : 1);
+  });
+
+  test("feeds the fanout from the queue with the budget's maximum concurrency and partial batch responses", () => {
+    const [[, mapping]] = resources(stack(), "aws_lambda_event_source_mapping");
+    expect(mapping.scaling_config).toEqual({ maximum_concurrency: env.budget.queue.maximumConcurrency });
+    expect(mapping.function_response_types).toEqual(["ReportBatchItemFailures"]);
+    expect(mapping.batch_size).toBe(env.budget.queue.batchSize);
+    const queueId = mapping.event_source_arn.match(/^\$\{aws_sqs_queue\.([^.]+)\.arn\}$/)[1];
+    expect(stack().resource.aws_sqs_queue[queueId].name).toBe(`fanout-pipeline-${env.name}-ingest`);
+    const fnId = mapping.function_name.match(/^\$\{aws_lambda_function\.([^.]+)\.arn\}$/)[1];
+    expect(stack().resource.aws_lambda_function[fnId].function_name).toBe(`fanout-pipeline-${env.name}-fanout`);
+  });
+
+  test("runs three functions with the budget's reserved concurrency, fetcher in the egress VPC and processor in the isolated VPC", () => {
+    const fns = Object.fromEntries(resources(stack(), "aws_lambda_function").map(([, f]) => [f.function_name.split("-").pop(), f]));
+    expect(Object.keys(fns).sort()).toEqual(["fanout", "fetcher", "processor"]);
+    for (const key of ["fanout", "fetcher", "processor"] as const) {
+      expect(fns[key].reserved_concurrent_executions).toBe(env.budget[key].reservedConcurrency);
+      expect(fns[key].environment.variables.MAX_SOCKETS).toBe(String(env.budget[key].maxSockets));
+      expect(fns[key].environment.variables.TASK_CONCURRENCY).toBe(String(env.budget[key].taskConcurrency));
+    }
+    expect(fns.fanout.vpc_config).toBeUndefined();
+    // Subnets of the fetcher are the egress VPC's private subnets (routed to NAT), the processor's the isolated VPC's.
+    const subnets = Object.fromEntries(resources(stack(), "aws_subnet").map(([id, s]) => [id, s]));
+    const subnetOf = (ref: string) => subnets[ref.match(/aws_subnet\.([^.]+)\.id/)![1]];
+    const vpcs = Object.fromEntries(resources(stack(), "aws_vpc").map(([id, v]) => [id, v.cidr_block]));
+    const vpcCidrOf = (ref: string) => vpcs[ref.match(/aws_vpc\.([^.]+)\.id/)![1]];
+    for (const ref of fns.fetcher.vpc_config.subnet_ids) {
+      const s = subnetOf(ref);
+      expect(vpcCidrOf(s.vpc_id)).toBe(env.network.egressVpcCidr);
+      expect(s.map_public_ip_on_launch ?? false).toBe(false);
+    }
+    expect(fns.fetcher.vpc_config.subnet_ids).toHaveLength(env.availabilityZones.length);
+    for (const ref of fns.processor.vpc_config.subnet_ids) {
+      expect(vpcCidrOf(subnetOf(ref).vpc_id)).toBe(env.network.isolatedVpcCidr);
+    }
+  });
+
+  test("has a STANDARD state machine, a work bucket, an ingest queue with a DLQ, and alarms", () => {
+    const [[, sm]] = resources(stack(), "aws_sfn_state_machine");
+    expect(sm.type).toBe("STANDARD");
+    const buckets = resources(stack(), "aws_s3_bucket").map(([, b]) => b.bucket);
+    expect(buckets).toEqual([env.workBucketName]);
+    const queues = resources(stack(), "aws_sqs_queue").map(([, q]) => q.name).sort();
+    expect(queues).toEqual([`fanout-pipeline-${env.name}-ingest`, `fanout-pipeline-${env.name}-ingest-dlq`]);
+    expect(resources(stack(), "aws_cloudwatch_metric_alarm").length).toBeGreaterThanOrEqual(13);
+  });
+
+  test("keeps its state in the state bucket, one key per stack, encrypted and locked with use_lockfile", () => {
+    expect(stack().terraform.backend.s3).toEqual({
+      bucket: projectConfig.state.bucketName,
+      key: `pipeline-${env.name}/terraform.tfstate`,
+      region: projectConfig.state.region,
+      encrypt: true,
+      use_lockfile: true,
+    });
+    expect(stack().terraform.backend.s3.bucket).not.toBe(env.workBucketName);
+  });
+
+  test("tags every resource through the provider's default tags", () => {
+    expect(stack().provider.aws[0].default_tags[0].tags).toEqual({
+      project: "fanout-pipeline",
+      environment: env.name,
+      "managed-by": "cdktf",
+    });
+  });
+});
+
+describe("environment validation at synth", () => {
+  test("refuses an environment whose budget breaks a rule, naming the environment and the rule", () => {
+    const bad = devWith((e) => ({ ...e, budget: { ...e.budget, fanout: { ...e.budget.fanout, reservedConcurrency: 4 } } }));
+    expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(
+      /environment "dev": concurrency budget refused:\n\s+budget rule 2: fanout\.reservedConcurrency \(4\) must be >= queue\.maximumConcurrency \(5\)/,
+    );
+  });
+
+  test("refuses a work bucket that is the state bucket", () => {
+    const bad = devWith((e) => ({ ...e, workBucketName: projectConfig.state.bucketName }));
+    expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(/bucket "fanout-pipeline-tfstate-example" is used twice/);
+  });
+
+  test("refuses a single availability zone", () => {
+    const bad = devWith((e) => ({ ...e, availabilityZones: ["eu-west-1a"] }));
+    expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(/environment "dev": availabilityZones needs at least 2 zones \(got 1\)/);
+  });
+
+  test("refuses an availability zone outside the region", () => {
+    const bad = devWith((e) => ({ ...e, availabilityZones: ["eu-west-1a", "us-east-1b"] }));
+    expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(/availability zone "us-east-1b" is not in region eu-west-1/);
+  });
+
+  test("refuses two environments with one name", () => {
+    const dev = devWith((e) => e);
+    expect(() => buildApp({ ...projectConfig, environments: [dev, { ...dev, workBucketName: "other-bucket-name" }] })).toThrow(
+      /environment name "dev" is used twice/,
+    );
+  });
+});

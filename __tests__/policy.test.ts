@@ -1,0 +1,216 @@
+/**
+ * Security rules of DESIGN.md, checked over the whole synthesized JSON of every
+ * stack: whatever construct adds a resource, these hold.
+ */
+import { ENV } from "../functions/shared/contract";
+import { projectConfig } from "../modules/config/environments";
+import { allResources, resources, synthProject, type SynthResult, type TfJson } from "./helpers/synth";
+
+let synth: SynthResult;
+beforeAll(() => {
+  synth = synthProject();
+});
+afterAll(() => synth.cleanup());
+
+const stackNames = ["state", "pipeline-dev", "pipeline-prod"];
+const pipelines = ["pipeline-dev", "pipeline-prod"];
+
+/** The logical id a `${type.id.attr}` reference points at. */
+const refId = (ref: string, type: string): string => {
+  const m = String(ref).match(new RegExp(`\\$\\{${type}\\.([^.}]+)\\.`));
+  if (!m) throw new Error(`${ref} is not a reference to a ${type}`);
+  return m[1];
+};
+
+/** Every IAM policy document in a stack (role policies, bucket/queue/topic policies), parsed. */
+function policies(stack: TfJson): { where: string; doc: TfJson }[] {
+  const out: { where: string; doc: TfJson }[] = [];
+  for (const [type, id, cfg] of allResources(stack)) {
+    for (const attr of ["policy", "assume_role_policy"]) {
+      if (typeof cfg[attr] === "string" && cfg[attr].trim().startsWith("{")) {
+        out.push({ where: `${type}.${id}.${attr}`, doc: JSON.parse(cfg[attr]) });
+      }
+    }
+  }
+  return out;
+}
+const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/** Actions AWS offers no resource-level permission for; only these may use Resource "*". */
+const STAR_RESOURCE_ALLOWED = new Set([
+  "xray:PutTraceSegments",
+  "xray:PutTelemetryRecords",
+  "xray:GetSamplingRules",
+  "xray:GetSamplingTargets",
+  "ec2:CreateNetworkInterface",
+  "ec2:DescribeNetworkInterfaces",
+  "ec2:DescribeSubnets",
+  "ec2:DeleteNetworkInterface",
+  "ec2:AssignPrivateIpAddresses",
+  "ec2:UnassignPrivateIpAddresses",
+  "logs:CreateLogDelivery",
+  "logs:GetLogDelivery",
+  "logs:UpdateLogDelivery",
+  "logs:DeleteLogDelivery",
+  "logs:ListLogDeliveries",
+  "logs:PutResourcePolicy",
+  "logs:DescribeResourcePolicies",
+  "logs:DescribeLogGroups",
+]);
+
+describe.each(stackNames)("%s: IAM", (name) => {
+  test("no policy allows Action \"*\" or a service wildcard like \"s3:*\"", () => {
+    for (const { where, doc } of policies(synth.stacks[name])) {
+      for (const st of asList(doc.Statement) as TfJson[]) {
+        if (st.Effect !== "Allow") continue;
+        for (const action of asList(st.Action) as string[]) {
+          expect({ where, action, star: action === "*" || action.endsWith(":*") }).toEqual({ where, action, star: false });
+        }
+      }
+    }
+  });
+
+  test("Resource \"*\" appears only with actions that have no narrower resource", () => {
+    for (const { where, doc } of policies(synth.stacks[name])) {
+      for (const st of asList(doc.Statement) as TfJson[]) {
+        if (st.Effect !== "Allow" || !asList(st.Resource).includes("*")) continue;
+        for (const action of asList(st.Action) as string[]) {
+          expect({ where, action, allowed: STAR_RESOURCE_ALLOWED.has(action) }).toEqual({ where, action, allowed: true });
+        }
+      }
+    }
+  });
+});
+
+describe.each(stackNames)("%s: S3", (name) => {
+  const stack = () => synth.stacks[name];
+
+  test("every bucket blocks public access, is encrypted, versioned and owner-enforced", () => {
+    const buckets = resources(stack(), "aws_s3_bucket");
+    expect(buckets.length).toBeGreaterThan(0);
+    for (const [id] of buckets) {
+      const on = (type: string) => resources(stack(), type).filter(([, c]) => refId(c.bucket, "aws_s3_bucket") === id);
+      const [[, pab]] = on("aws_s3_bucket_public_access_block");
+      expect(pab).toMatchObject({ block_public_acls: true, block_public_policy: true, ignore_public_acls: true, restrict_public_buckets: true });
+      const [[, sse]] = on("aws_s3_bucket_server_side_encryption_configuration");
+      expect(["AES256", "aws:kms"]).toContain(sse.rule[0].apply_server_side_encryption_by_default.sse_algorithm);
+      const [[, ver]] = on("aws_s3_bucket_versioning");
+      expect(ver.versioning_configuration.status).toBe("Enabled");
+      const [[, own]] = on("aws_s3_bucket_ownership_controls");
+      expect(own.rule.object_ownership).toBe("BucketOwnerEnforced");
+      expect(on("aws_s3_bucket_lifecycle_configuration")).toHaveLength(1);
+    }
+  });
+
+  test("every bucket policy denies requests not made over TLS, on the bucket and its objects", () => {
+    for (const [id] of resources(stack(), "aws_s3_bucket")) {
+      const [[, pol]] = resources(stack(), "aws_s3_bucket_policy").filter(([, c]) => refId(c.bucket, "aws_s3_bucket") === id);
+      const deny = (JSON.parse(pol.policy).Statement as TfJson[]).find(
+        (s) => s.Effect === "Deny" && s.Condition?.Bool?.["aws:SecureTransport"] === "false",
+      );
+      expect(deny).toBeDefined();
+      expect(asList(deny!.Action)).toContain("s3:*");
+      expect(asList(deny!.Resource)).toEqual(expect.arrayContaining([`\${aws_s3_bucket.${id}.arn}`, `\${aws_s3_bucket.${id}.arn}/*`]));
+    }
+  });
+});
+
+describe("state bucket", () => {
+  test("is protected from destroy and expires old versions", () => {
+    const [[id, bucket]] = resources(synth.stacks.state, "aws_s3_bucket");
+    expect(bucket.bucket).toBe(projectConfig.state.bucketName);
+    expect(bucket.lifecycle).toEqual({ prevent_destroy: true });
+    const [[, lc]] = resources(synth.stacks.state, "aws_s3_bucket_lifecycle_configuration");
+    expect(refId(lc.bucket, "aws_s3_bucket")).toBe(id);
+    expect(JSON.stringify(lc.rule)).toMatch(/noncurrent_version_expiration/);
+  });
+
+  test("is not the work bucket of any environment, and holds no pipeline resource", () => {
+    for (const p of pipelines) {
+      const work = resources(synth.stacks[p], "aws_s3_bucket").map(([, b]) => b.bucket);
+      expect(work).not.toContain(projectConfig.state.bucketName);
+      expect(synth.stacks[p].terraform.backend.s3.bucket).toBe(projectConfig.state.bucketName);
+    }
+    expect(Object.keys(synth.stacks.state.resource).filter((t) => !t.startsWith("aws_s3_bucket"))).toEqual([]);
+  });
+});
+
+describe.each(pipelines)("%s: queues, network, functions", (name) => {
+  const stack = () => synth.stacks[name];
+
+  test("both queues are encrypted and TLS-only, and the ingest queue redrives to the DLQ", () => {
+    const queues = resources(stack(), "aws_sqs_queue");
+    const dlq = queues.find(([, q]) => q.name.endsWith("-dlq"))!;
+    const ingest = queues.find(([, q]) => !q.name.endsWith("-dlq"))!;
+    for (const [id, q] of queues) {
+      expect(q.sqs_managed_sse_enabled).toBe(true);
+      const [[, pol]] = resources(stack(), "aws_sqs_queue_policy").filter(([, p]) => refId(p.queue_url, "aws_sqs_queue") === id);
+      expect(pol.policy).toMatch(/"aws:SecureTransport":"false"/);
+    }
+    const redrive = JSON.parse(ingest[1].redrive_policy);
+    expect(redrive.deadLetterTargetArn).toBe(`\${aws_sqs_queue.${dlq[0]}.arn}`);
+    expect(redrive.maxReceiveCount).toBeGreaterThan(0);
+    const [[, allow]] = resources(stack(), "aws_sqs_queue_redrive_allow_policy");
+    expect(JSON.parse(allow.redrive_allow_policy)).toEqual({ redrivePermission: "byQueue", sourceQueueArns: [`\${aws_sqs_queue.${ingest[0]}.arn}`] });
+  });
+
+  test("no security group has an ingress rule", () => {
+    expect(resources(stack(), "aws_vpc_security_group_ingress_rule")).toEqual([]);
+    expect(resources(stack(), "aws_security_group_rule").filter(([, r]) => r.type === "ingress")).toEqual([]);
+    for (const type of ["aws_security_group", "aws_default_security_group"]) {
+      for (const [, sg] of resources(stack(), type)) expect(sg.ingress ?? []).toEqual([]);
+    }
+  });
+
+  test("the isolated VPC has no internet gateway, no NAT and no route out", () => {
+    const isolated = resources(stack(), "aws_vpc").find(([, v]) => v.tags?.Name?.includes("isolated"))!;
+    const vpcRef = `\${aws_vpc.${isolated[0]}.id}`;
+    expect(resources(stack(), "aws_internet_gateway").filter(([, g]) => g.vpc_id === vpcRef)).toEqual([]);
+    const isolatedSubnets = resources(stack(), "aws_subnet").filter(([, s]) => s.vpc_id === vpcRef).map(([id]) => id);
+    expect(isolatedSubnets.length).toBeGreaterThanOrEqual(2);
+    for (const [, nat] of resources(stack(), "aws_nat_gateway")) {
+      expect(isolatedSubnets).not.toContain(refId(nat.subnet_id, "aws_subnet"));
+    }
+    const tables = resources(stack(), "aws_route_table").filter(([, t]) => t.vpc_id === vpcRef).map(([id]) => id);
+    expect(tables.length).toBeGreaterThan(0);
+    for (const [, t] of resources(stack(), "aws_route_table").filter(([, t]) => t.vpc_id === vpcRef)) {
+      expect(t.route ?? []).toEqual([]);
+    }
+    const routesOut = resources(stack(), "aws_route").filter(([, r]) => tables.includes(refId(r.route_table_id, "aws_route_table")));
+    expect(routesOut).toEqual([]);
+  });
+
+  test("every function has a log group with retention, reserved concurrency, tracing, Node.js 22 on arm64", () => {
+    const groups = Object.fromEntries(resources(stack(), "aws_cloudwatch_log_group").map(([id, g]) => [id, g]));
+    const fns = resources(stack(), "aws_lambda_function");
+    expect(fns).toHaveLength(3);
+    for (const [, fn] of fns) {
+      expect(fn.reserved_concurrent_executions).toBeGreaterThan(0);
+      expect(fn.runtime).toBe("nodejs22.x");
+      expect(fn.architectures).toEqual(["arm64"]);
+      expect(fn.tracing_config).toEqual({ mode: "Active" });
+      const group = groups[refId(fn.logging_config.log_group, "aws_cloudwatch_log_group")];
+      expect(group.name).toBe(`/aws/lambda/${fn.function_name}`);
+      expect(group.retention_in_days).toBeGreaterThan(0);
+    }
+  });
+
+  test("no function's environment disables the fetcher's private-address guard", () => {
+    for (const [, fn] of resources(stack(), "aws_lambda_function")) {
+      expect(Object.keys(fn.environment.variables)).not.toContain(ENV.fetchAllowPrivate);
+    }
+    expect(JSON.stringify(stack())).not.toContain(ENV.fetchAllowPrivate);
+  });
+
+  test("function roles reach S3 only under the key prefixes their code uses", () => {
+    for (const { where, doc } of policies(stack())) {
+      if (!where.startsWith("aws_iam_role_policy.")) continue;
+      for (const st of asList(doc.Statement) as TfJson[]) {
+        for (const action of asList(st.Action) as string[]) {
+          if (!action.startsWith("s3:") || action === "s3:ListBucket") continue;
+          for (const r of asList(st.Resource) as string[]) expect(r).toMatch(/\.arn\}\/(jobs\/\*\/|rejected\/\*)/);
+        }
+      }
+    }
+  });
+});
