@@ -6,7 +6,7 @@
  * and gives the provider mock credentials with every AWS lookup skipped.
  * Used by the offline Terraform tests and by `npm run plan`.
  */
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -155,6 +155,36 @@ export function initValidatePlan(
   const planArgs = ["plan", "-input=false", "-no-color", "-lock=false"];
   if (opts.planFile) planArgs.push(`-out=${opts.planFile}`);
   return { step: "plan", result: terraform(stackDir, planArgs, env) };
+}
+
+/** Like `terraform`, without blocking the event loop, so stacks can run side by side. */
+export function terraformAsync(stackDir: string, args: string[], env: NodeJS.ProcessEnv): Promise<TerraformResult> {
+  const bin = findTerraform();
+  if (!bin) return Promise.reject(new Error(missingTerraformMessage()));
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { cwd: stackDir, env, stdio: ["ignore", "pipe", "pipe"] });
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => chunks.push(c));
+    child.stderr.on("data", (c: Buffer) => chunks.push(c));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ ok: code === 0, output: Buffer.concat(chunks).toString("utf8") }));
+  });
+}
+
+/** Like `initValidatePlan`, asynchronously. */
+export async function initValidatePlanAsync(
+  stackDir: string,
+  opts: TerraformRunOptions & { planFile?: string },
+): Promise<{ step: "init" | "validate" | "plan"; result: TerraformResult }> {
+  if (opts.offline) prepareOffline(stackDir);
+  const env = terraformEnv(opts);
+  const init = await terraformAsync(stackDir, ["init", "-input=false", "-no-color", "-reconfigure"], env);
+  if (!init.ok) return { step: "init", result: init };
+  const validate = await terraformAsync(stackDir, ["validate", "-no-color"], env);
+  if (!validate.ok) return { step: "validate", result: validate };
+  const planArgs = ["plan", "-input=false", "-no-color", "-lock=false"];
+  if (opts.planFile) planArgs.push(`-out=${opts.planFile}`);
+  return { step: "plan", result: await terraformAsync(stackDir, planArgs, env) };
 }
 
 /** `terraform show -json <planFile>` parsed. */
