@@ -22,8 +22,8 @@ function findProjectRoot(start: string): string {
 }
 
 /** Where the bundle of one function is written: `dist/functions/<name>/`. */
-export function bundleDir(name: string): string {
-  return path.join(PROJECT_ROOT, "dist", "functions", name);
+export function bundleDir(name: string, outRoot = path.join(PROJECT_ROOT, "dist", "functions")): string {
+  return path.join(outRoot, name);
 }
 
 /** One bundled function: its folder, its deployment zip and the zip's base64 SHA-256. */
@@ -51,12 +51,18 @@ const built = new Map<string, Bundle>();
 export function bundleFunction(name: string): Bundle {
   const cached = built.get(name);
   if (cached) return cached;
+  const bundle = buildBundle(name);
+  built.set(name, bundle);
+  return bundle;
+}
+
+/** Builds one function's bundle and zip under `outRoot` (no caching). */
+export function buildBundle(name: string, outRoot?: string): Bundle {
   const entry = path.join(PROJECT_ROOT, "functions", name, "handler.ts");
   if (!fs.existsSync(entry)) {
     throw new Error(`function "${name}": entry point ${path.relative(PROJECT_ROOT, entry)} does not exist`);
   }
-  const outdir = bundleDir(name);
-  fs.rmSync(outdir, { recursive: true, force: true });
+  const outdir = bundleDir(name, outRoot);
   const result = buildSync({
     absWorkingDir: PROJECT_ROOT,
     entryPoints: [entry],
@@ -84,9 +90,7 @@ export function bundleFunction(name: string): Bundle {
   const zip = zipSync(files, { level: 9 });
   const zipPath = `${outdir}.zip`;
   fs.writeFileSync(zipPath, zip);
-  const bundle: Bundle = { dir: outdir, zipPath, zipSha256: createHash("sha256").update(zip).digest("base64") };
-  built.set(name, bundle);
-  return bundle;
+  return { dir: outdir, zipPath, zipSha256: createHash("sha256").update(zip).digest("base64") };
 }
 
 /** Bundles every function; used by `npm run build` and the test setup. */

@@ -17,11 +17,8 @@ import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { cidrsOverlap, parseCidr, splitCidr } from "./cidr";
+import { LOG_RETENTION_DAYS } from "./retention";
 
-/** Retention values (days) that CloudWatch Logs accepts (`PutRetentionPolicy`). */
-export const CLOUDWATCH_RETENTION_DAYS: readonly number[] = [
-  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-];
 
 export interface NetworkProps {
   /**
@@ -57,7 +54,7 @@ export interface NetworkProps {
   readonly allowHttp?: boolean;
   /**
    * Retention of the VPC flow log groups, in days; one of the values CloudWatch
-   * accepts (1, 3, 5, 7, 14, 30, 60, 90, … 3653: see `CLOUDWATCH_RETENTION_DAYS`).
+   * accepts (1, 3, 5, 7, 14, 30, 60, 90, … 3653: see `LOG_RETENTION_DAYS` in retention.ts).
    */
   readonly flowLogRetentionDays: number;
 }
@@ -405,9 +402,9 @@ function validateNetworkProps(props: NetworkProps): void {
     throw new Error(`network nat: nat must be "single" or "perAz" (given ${JSON.stringify(props.nat)})`);
   }
   const days = props.flowLogRetentionDays;
-  if (!Token.isUnresolved(days) && !CLOUDWATCH_RETENTION_DAYS.includes(days)) {
+  if (!Token.isUnresolved(days) && !(LOG_RETENTION_DAYS as readonly number[]).includes(days)) {
     throw new Error(
-      `network flow logs: flowLogRetentionDays must be one of CloudWatch's values ${CLOUDWATCH_RETENTION_DAYS.join(", ")} (given ${days})`,
+      `network flow logs: flowLogRetentionDays must be one of CloudWatch's values ${LOG_RETENTION_DAYS.join(", ")} (given ${days})`,
     );
   }
 }

@@ -1,0 +1,102 @@
+import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Testing } from "cdktf";
+import { projectConfig } from "../modules/config/environments";
+import { buildBundle, FUNCTION_NAMES, PROJECT_ROOT } from "../modules/bundle";
+import { PipelineFunction, type PipelineFunctionProps } from "../modules/function";
+import type { TfJson } from "./helpers/synth";
+
+const budget = projectConfig.environments[0].budget.processor;
+const props: PipelineFunctionProps = {
+  functionName: "test-processor",
+  source: "processor",
+  budget,
+  logRetentionDays: 14,
+  environment: { WORK_BUCKET: "work" },
+  statements: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::work/jobs/*" }],
+};
+const synth = (p: PipelineFunctionProps): TfJson => JSON.parse(Testing.synthScope((s) => new PipelineFunction(s, "fn", p)));
+const only = (out: TfJson, type: string): TfJson => {
+  const all = Object.values(out.resource[type] ?? {}) as TfJson[];
+  expect(all).toHaveLength(1);
+  return all[0];
+};
+
+describe("PipelineFunction", () => {
+  test("deploys the bundle on Node.js 22 / arm64 with the budget's concurrency, memory, timeout and socket bounds", () => {
+    const fn = only(synth(props), "aws_lambda_function");
+    expect(fn).toMatchObject({
+      runtime: "nodejs22.x",
+      architectures: ["arm64"],
+      handler: "index.handler",
+      memory_size: budget.memoryMb,
+      timeout: budget.timeoutSeconds,
+      reserved_concurrent_executions: budget.reservedConcurrency,
+      tracing_config: { mode: "Active" },
+    });
+    expect(fn.environment.variables).toMatchObject({
+      WORK_BUCKET: "work",
+      MAX_SOCKETS: String(budget.maxSockets),
+      TASK_CONCURRENCY: String(budget.taskConcurrency),
+      SDK_REQUEST_TIMEOUT_MS: String(budget.sdkRequestTimeoutMs),
+      POWERTOOLS_SERVICE_NAME: "test-processor",
+    });
+    expect(fn.filename).toMatch(/^assets\/.+\/processor\.zip$/);
+  });
+
+  test("source_code_hash is the base64 SHA-256 of the zip it deploys", () => {
+    const fn = only(synth(props), "aws_lambda_function");
+    const zip = fs.readFileSync(path.join(PROJECT_ROOT, "dist", "functions", "processor.zip"));
+    expect(fn.source_code_hash).toBe(createHash("sha256").update(zip).digest("base64"));
+  });
+
+  test("bundling is reproducible: two builds give the same zip bytes", () => {
+    const dirs = [0, 1].map(() => fs.mkdtempSync(path.join(os.tmpdir(), "fanout-bundle-")));
+    try {
+      const [a, b] = dirs.map((d) => FUNCTION_NAMES.map((n) => buildBundle(n, d).zipSha256));
+      expect(a).toEqual(b);
+      expect(new Set(a).size).toBe(FUNCTION_NAMES.length);
+    } finally {
+      for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test("writes to its own log group, with retention, and may write nowhere else in CloudWatch Logs", () => {
+    const out = synth(props);
+    const group = only(out, "aws_cloudwatch_log_group");
+    expect(group).toEqual({ name: "/aws/lambda/test-processor", retention_in_days: 14 });
+    const policy = JSON.parse(only(out, "aws_iam_role_policy").policy);
+    const logs = policy.Statement.find((s: TfJson) => s.Sid === "Logs");
+    expect(logs.Resource).toMatch(/^\$\{aws_cloudwatch_log_group\.[^.]+\.arn\}:\*$/);
+    expect(policy.Statement).toContainEqual(props.statements[0]);
+  });
+
+  test("gets VPC networking permissions and config only when given a VPC", () => {
+    const noVpc = synth(props);
+    expect(only(noVpc, "aws_lambda_function").vpc_config).toBeUndefined();
+    expect(only(noVpc, "aws_iam_role_policy").policy).not.toMatch(/ec2:CreateNetworkInterface/);
+    const inVpc = synth({ ...props, vpc: { subnetIds: ["subnet-1", "subnet-2"], securityGroupIds: ["sg-1"] } });
+    expect(only(inVpc, "aws_lambda_function").vpc_config).toEqual({ subnet_ids: ["subnet-1", "subnet-2"], security_group_ids: ["sg-1"] });
+    expect(only(inVpc, "aws_iam_role_policy").policy).toMatch(/ec2:CreateNetworkInterface/);
+  });
+
+  test("refuses FETCH_ALLOW_PRIVATE in its environment", () => {
+    expect(() => synth({ ...props, environment: { FETCH_ALLOW_PRIVATE: "127.0.0.1:8080" } })).toThrow(
+      /environment must not set FETCH_ALLOW_PRIVATE/,
+    );
+  });
+
+  test("refuses an invalid function name, naming it", () => {
+    expect(() => synth({ ...props, functionName: "has spaces" })).toThrow(/functionName \("has spaces"\) must be 1\.\.64 characters/);
+  });
+
+  test("refuses a VPC without subnets", () => {
+    expect(() => synth({ ...props, vpc: { subnetIds: [], securityGroupIds: ["sg-1"] } })).toThrow(/vpc needs at least one subnet/);
+  });
+
+  test("refuses a log retention CloudWatch does not accept", () => {
+    expect(() => synth({ ...props, logRetentionDays: 8 })).toThrow(/logRetentionDays \(8\) must be one of the values CloudWatch Logs accepts/);
+  });
+});
