@@ -38,6 +38,11 @@ export const ENV = {
   chunkLines: "CHUNK_LINES",
   /** Bytes per chunk for binary input (processor). */
   chunkBytes: "CHUNK_BYTES",
+  /**
+   * "true" makes the S3 client use path-style URLs (S3-compatible servers on
+   * loopback). Defaults to true when `AWS_ENDPOINT_URL_S3` is set, else false.
+   */
+  s3ForcePathStyle: "S3_FORCE_PATH_STYLE",
 } as const;
 
 /** CloudWatch namespace and metric names published by the functions (EMF). */
@@ -45,6 +50,14 @@ export const METRICS = {
   namespace: "FanoutPipeline",
   /** Open file descriptors at the end of an invocation (unit: Count); dimension `service` = function name. */
   openFileDescriptors: "OpenFileDescriptors",
+  /** fanout: a redelivered message whose execution already existed (unit: Count). */
+  duplicateDelivery: "DuplicateDelivery",
+  /** fanout: a message that failed validation and was written to `rejected/` (unit: Count). */
+  messageRejected: "MessageRejected",
+  /** fanout: executions started (unit: Count). */
+  executionStarted: "ExecutionStarted",
+  /** fanout: records handed back to SQS for a retry (unit: Count). */
+  recordRetried: "RecordRetried",
 } as const;
 
 /**

@@ -1,0 +1,69 @@
+/**
+ * Powertools logger and metrics, one pair per function at module scope, and the
+ * wrapper every handler uses: it adds the Lambda context to the logs and, at the
+ * end of each invocation, publishes the open file descriptor count (the
+ * `OpenFileDescriptors` metric the alarm watches).
+ */
+import { readdirSync } from "fs";
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { METRICS } from "./contract";
+import { describeError } from "./transient";
+
+/** The part of the Lambda context we use (no @types/aws-lambda dependency). */
+export interface LambdaContext {
+  readonly awsRequestId: string;
+  readonly functionName: string;
+  readonly functionVersion: string;
+  readonly invokedFunctionArn: string;
+  readonly memoryLimitInMB: string;
+}
+
+export interface Observability {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/**
+ * `name` is the function's role (fanout, fetcher, processor); the `service`
+ * dimension is the deployed function name when there is one, so the alarm can
+ * select it, and the role otherwise.
+ */
+export function createObservability(name: string): Observability {
+  const serviceName = process.env.AWS_LAMBDA_FUNCTION_NAME?.trim() || name;
+  return {
+    logger: new Logger({ serviceName }),
+    metrics: new Metrics({ namespace: METRICS.namespace, serviceName }),
+  };
+}
+
+/** Open file descriptors of this process, from /proc/self/fd; undefined off Linux. */
+export function countOpenFds(): number | undefined {
+  try {
+    // Listing the directory opens one descriptor for itself: do not count it.
+    return readdirSync("/proc/self/fd").length - 1;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Wraps a handler's logic: context in the logs, fd metric published at the end, keys reset. */
+export function instrument<E, R>(
+  { logger, metrics }: Observability,
+  fn: (event: E) => Promise<R>,
+): (event: E, context?: LambdaContext) => Promise<R> {
+  return async (event, context) => {
+    if (context) logger.addContext(context as Parameters<Logger["addContext"]>[0]);
+    try {
+      return await fn(event);
+    } catch (error) {
+      logger.warn("invocation failed", { error: describeError(error) });
+      throw error;
+    } finally {
+      const fds = countOpenFds();
+      if (fds !== undefined) metrics.addMetric(METRICS.openFileDescriptors, MetricUnit.Count, fds);
+      metrics.publishStoredMetrics();
+      logger.resetKeys();
+    }
+  };
+}
