@@ -1,1 +1,22 @@
-export const handler = async () => "ok";
+/**
+ * fanout: SQS ingest queue → manifest in S3 → StartExecution (name = jobId).
+ * Returns a partial batch response: only records that should be retried are
+ * listed. Clients, config and schema live at module scope (validated at init).
+ */
+import { s3Client, sfnClient } from "../shared/clients";
+import { createObservability, instrument } from "../shared/observability";
+import { loadFanoutConfig } from "./config";
+import { createSchema, handleBatch, type FanoutDeps } from "./fanout";
+import type { SqsBatchResponse, SqsEvent } from "./types";
+
+const config = loadFanoutConfig();
+const observability = createObservability("fanout");
+const deps: FanoutDeps = {
+  s3: s3Client(),
+  sfn: sfnClient(),
+  config,
+  schema: createSchema(config),
+  ...observability,
+};
+
+export const handler = instrument<SqsEvent, SqsBatchResponse>(observability, (event) => handleBatch(event, deps));

@@ -1,0 +1,21 @@
+/** The parts of the SQS event and batch response the fanout uses (no @types/aws-lambda dependency). */
+export interface SqsRecord {
+  readonly messageId: string;
+  readonly body: string;
+}
+
+export interface SqsEvent {
+  readonly Records: readonly SqsRecord[];
+}
+
+export interface SqsBatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+/** What the state machine receives; its Map iterates `items`. */
+export interface ExecutionInput {
+  readonly jobId: string;
+  readonly bucket: string;
+  readonly manifestKey: string;
+  readonly items: readonly { url: string }[];
+}

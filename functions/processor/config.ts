@@ -1,0 +1,19 @@
+/** processor configuration, loaded once at module scope by the handler. */
+import { ENV } from "../shared/contract";
+import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
+import { intFromEnv, type Env } from "../shared/env";
+
+export interface ProcessorConfig extends RuntimeConfig {
+  /** Lines per chunk for text input. */
+  readonly chunkLines: number;
+  /** Bytes per chunk for binary input; also the most a text chunk may hold (very long lines). */
+  readonly chunkBytes: number;
+}
+
+export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
+  return {
+    ...loadRuntimeConfig(env),
+    chunkLines: intFromEnv(env, ENV.chunkLines, { min: 1, max: 1_000_000, fallback: 1_000 }),
+    chunkBytes: intFromEnv(env, ENV.chunkBytes, { min: 1, max: 64 * 1024 ** 2, fallback: 1024 ** 2 }),
+  };
+}
