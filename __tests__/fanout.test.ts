@@ -1,0 +1,209 @@
+/**
+ * fanout logic with mocked S3 and Step Functions clients: schema errors go to
+ * rejected/, duplicates count as done, transient failures come back as partial
+ * batch failures, and no record is ever dropped.
+ */
+import { FUNCTION_TEST_ENV } from "./helpers/function-env";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { mockClient } from "aws-sdk-client-mock";
+import { loadFanoutConfig, type FanoutConfig } from "../functions/fanout/config";
+import { createSchema, handleBatch, type FanoutDeps } from "../functions/fanout/fanout";
+import { s3Client, sfnClient } from "../functions/shared/clients";
+import { METRICS, SFN_MAX_INPUT_BYTES } from "../functions/shared/contract";
+import { jobMessage, lambdaContext, quietObservability, sqsEvent, sqsRecord } from "./helpers/lambda-events";
+
+const s3Mock = mockClient(S3Client);
+const sfnMock = mockClient(SFNClient);
+
+function deps(overrides: Partial<FanoutConfig> = {}): FanoutDeps {
+  const config = { ...loadFanoutConfig(FUNCTION_TEST_ENV), ...overrides };
+  return { s3: s3Client(), sfn: sfnClient(), config, schema: createSchema(config), ...quietObservability() };
+}
+
+const awsError = (name: string, status: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+const putKeys = () => s3Mock.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key);
+const rejectedBody = (messageId: string) => {
+  const call = s3Mock.commandCalls(PutObjectCommand).find((c) => c.args[0].input.Key === `rejected/${messageId}.json`);
+  return call && JSON.parse(call.args[0].input.Body as string);
+};
+
+beforeEach(() => {
+  s3Mock.reset();
+  sfnMock.reset();
+  s3Mock.on(PutObjectCommand).resolves({});
+  sfnMock.on(StartExecutionCommand).resolves({ executionArn: "arn:exec", startDate: new Date() });
+});
+
+describe("fanout", () => {
+  test("writes the manifest, then starts an execution named after the jobId with a small input", async () => {
+    const record = sqsRecord(jobMessage("job-1", 2));
+    const order: string[] = [];
+    s3Mock.on(PutObjectCommand).callsFake(() => order.push("manifest") && {});
+    sfnMock.on(StartExecutionCommand).callsFake(() => order.push("start") && { executionArn: "arn", startDate: new Date() });
+
+    const out = await handleBatch(sqsEvent(record), deps());
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(order).toEqual(["manifest", "start"]);
+    expect(putKeys()).toEqual(["jobs/job-1/manifest.json"]);
+    const put = s3Mock.commandCalls(PutObjectCommand)[0].args[0].input;
+    expect(put).toMatchObject({ Bucket: "work-bucket", IfNoneMatch: "*" });
+    expect(JSON.parse(put.Body as string)).toMatchObject({
+      jobId: "job-1",
+      messageId: record.messageId,
+      items: [
+        { index: 0, url: "https://example.com/file-0.txt" },
+        { index: 1, url: "https://example.com/file-1.txt" },
+      ],
+    });
+    const start = sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input;
+    expect(start.name).toBe("job-1");
+    expect(start.stateMachineArn).toBe(FUNCTION_TEST_ENV.STATE_MACHINE_ARN);
+    expect(JSON.parse(start.input as string)).toEqual({
+      jobId: "job-1",
+      bucket: "work-bucket",
+      manifestKey: "jobs/job-1/manifest.json",
+      items: [{ url: "https://example.com/file-0.txt" }, { url: "https://example.com/file-1.txt" }],
+    });
+  });
+
+  test("names a job without jobId after its message id, so a redelivery maps to the same execution", async () => {
+    const record = sqsRecord(jobMessage(undefined, 1), "4f0c1a2b-0000-4000-8000-000000000001");
+
+    await handleBatch(sqsEvent(record), deps());
+
+    expect(sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.name).toBe("msg-4f0c1a2b-0000-4000-8000-000000000001");
+  });
+
+  test.each([
+    ["malformed JSON", '{"items": [', /body is not valid JSON/],
+    ["a JSON array", "[]", /expected object/],
+    ["wrong types", { jobId: 7, items: [{ url: 5 }] }, /jobId: .*expected string.*items\.0\.url: .*expected string/],
+    ["items not an array", { items: { url: "https://example.com" } }, /items: .*expected array/],
+    ["empty items", { items: [] }, /items: Too small/],
+    ["oversized items (6 > MAX_ITEMS_PER_JOB 5)", jobMessage("big", 6), /items: Too big/],
+    ["a jobId with a slash", jobMessage("a/b", 1), /jobId: must match/],
+    ["a jobId of 65 characters", jobMessage("x".repeat(65), 1), /jobId: must match/],
+    ["a file: URL", { items: [{ url: "file:///etc/passwd" }] }, /scheme "file:" is not allowed/],
+    ["an ftp: URL", { items: [{ url: "ftp://example.com/a" }] }, /scheme "ftp:" is not allowed/],
+    ["a gopher: URL", { items: [{ url: "gopher://example.com/" }] }, /scheme "gopher:" is not allowed/],
+    ["an http: URL while ALLOW_HTTP is false", { items: [{ url: "http://example.com/" }] }, /scheme "http:" is not allowed \(allowed: https:\)/],
+    ["a URL that does not parse", { items: [{ url: "not a url" }] }, /items\.0\.url: is not a valid URL/],
+    ["a URL over 2048 characters", { items: [{ url: `https://example.com/${"a".repeat(2048)}` }] }, /items\.0\.url: Too big/],
+  ])("rejects %s: stores the raw body and the error in rejected/ and acknowledges", async (_name, body, reason) => {
+    const record = sqsRecord(body);
+
+    const out = await handleBatch(sqsEvent(record), deps());
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(putKeys()).toEqual([`rejected/${record.messageId}.json`]);
+    expect(rejectedBody(record.messageId)).toEqual({
+      messageId: record.messageId,
+      body: record.body,
+      error: expect.stringMatching(reason),
+      receivedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  test("accepts http: URLs when ALLOW_HTTP is true", async () => {
+    const out = await handleBatch(sqsEvent(sqsRecord({ jobId: "h", items: [{ url: "http://example.com/" }] })), deps({ allowHttp: true }));
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+  });
+
+  test("rejects a message whose execution input would exceed the Step Functions input limit", async () => {
+    const items = Array.from({ length: 200 }, (_, i) => ({ url: `https://example.com/${i}/${"a".repeat(1500)}` }));
+    const record = sqsRecord({ jobId: "huge", items });
+
+    const out = await handleBatch(sqsEvent(record), deps({ maxItemsPerJob: 1000 }));
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(rejectedBody(record.messageId).error).toMatch(new RegExp(`over the Step Functions limit of ${SFN_MAX_INPUT_BYTES}`));
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  test("counts ExecutionAlreadyExists as done and publishes DuplicateDelivery", async () => {
+    sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: "exists", $metadata: {} }));
+    const d = deps();
+    const addMetric = jest.spyOn(d.metrics, "addMetric");
+
+    const out = await handleBatch(sqsEvent(sqsRecord(jobMessage("again", 1))), d);
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(addMetric).toHaveBeenCalledWith(METRICS.duplicateDelivery, "Count", 1);
+  });
+
+  test("keeps the first manifest on redelivery (412 from IfNoneMatch) and still starts the execution", async () => {
+    s3Mock.on(PutObjectCommand).rejects(awsError("PreconditionFailed", 412));
+
+    const out = await handleBatch(sqsEvent(sqsRecord(jobMessage("kept", 1))), deps());
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+  });
+
+  test("hands back only the throttled record, not the whole batch", async () => {
+    const ok = sqsRecord(jobMessage("ok", 1));
+    const throttled = sqsRecord(jobMessage("throttled", 1));
+    const bad = sqsRecord("nope");
+    sfnMock
+      .on(StartExecutionCommand, { name: "throttled" })
+      .rejects(Object.assign(awsError("ThrottlingException", 400), { $retryable: { throttling: true } }));
+
+    const out = await handleBatch(sqsEvent(ok, throttled, bad), deps());
+
+    expect(out).toEqual({ batchItemFailures: [{ itemIdentifier: throttled.messageId }] });
+  });
+
+  test.each([
+    ["S3 answers 503 SlowDown on the manifest", () => s3Mock.on(PutObjectCommand).rejects(awsError("SlowDown", 503))],
+    ["Step Functions times out", () => sfnMock.on(StartExecutionCommand).rejects(Object.assign(new Error("socket hang up"), { name: "TimeoutError" }))],
+    ["Step Functions denies access (unexpected, not transient)", () => sfnMock.on(StartExecutionCommand).rejects(awsError("AccessDeniedException", 400))],
+    ["the client throws a plain bug", () => sfnMock.on(StartExecutionCommand).callsFake(() => { throw new TypeError("undefined is not a function"); })],
+  ])("reports the record as a batch item failure when %s (never drops it)", async (_name, arrange) => {
+    arrange();
+    const record = sqsRecord(jobMessage("j", 1));
+
+    const out = await handleBatch(sqsEvent(record), deps());
+
+    expect(out).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
+  });
+
+  test("reports a bad message as a failure when storing it in rejected/ fails, so SQS retries it", async () => {
+    s3Mock.on(PutObjectCommand).rejects(awsError("InternalError", 500));
+    const record = sqsRecord("{broken");
+
+    const out = await handleBatch(sqsEvent(record), deps());
+
+    expect(out).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
+  });
+
+  test("processes a batch with at most TASK_CONCURRENCY records in flight", async () => {
+    let active = 0;
+    let peak = 0;
+    sfnMock.on(StartExecutionCommand).callsFake(async () => {
+      active++;
+      peak = Math.max(peak, active);
+      await new Promise((r) => setTimeout(r, 2));
+      active--;
+      return { executionArn: "arn", startDate: new Date() };
+    });
+    const records = Array.from({ length: 60 }, (_, i) => sqsRecord(jobMessage(`n-${i}`, 1)));
+
+    const out = await handleBatch(sqsEvent(...records), deps({ taskConcurrency: 4 }));
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(60);
+    expect(peak).toBe(4);
+  });
+
+  test("the handler answers a partial batch response and refuses an event without Records", async () => {
+    const { handler } = await import("../functions/fanout/handler");
+
+    await expect(handler(sqsEvent(sqsRecord(jobMessage("via-handler", 1))), lambdaContext("fanout"))).resolves.toEqual({ batchItemFailures: [] });
+    await expect(handler({} as never)).rejects.toMatchObject({ name: "InvalidInputError" });
+  });
+});

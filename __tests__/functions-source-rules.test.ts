@@ -1,0 +1,53 @@
+/**
+ * Grep-able rules over the function sources (DESIGN.md, runtime rules): SDK
+ * clients are constructed only in functions/shared/clients.ts (at module scope,
+ * never per invocation), and no Promise.all fans out over anything — bounded
+ * work goes through functions/shared/bounded.ts.
+ */
+import * as fs from "fs";
+import * as path from "path";
+
+const ROOT = path.join(__dirname, "..", "functions");
+
+function sources(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return sources(full);
+    return entry.name.endsWith(".ts") ? [full] : [];
+  });
+}
+
+const files = sources(ROOT).map((file) => ({ file: path.relative(ROOT, file), code: fs.readFileSync(file, "utf8") }));
+
+/** `file:line: text` of every line matching `pattern`. */
+function hits(pattern: RegExp, except: string[] = []): string[] {
+  return files
+    .filter(({ file }) => !except.includes(file))
+    .flatMap(({ file, code }) =>
+      code.split("\n").flatMap((line, i) => (pattern.test(line) ? [`${file}:${i + 1}: ${line.trim()}`] : [])),
+    );
+}
+
+describe("function source rules", () => {
+  test("finds the three handlers and the shared runtime", () => {
+    const names = files.map((f) => f.file);
+    expect(names).toEqual(expect.arrayContaining(["fanout/handler.ts", "fetcher/handler.ts", "processor/handler.ts", "shared/clients.ts"]));
+  });
+
+  test("constructs S3 and SFN clients only in shared/clients.ts", () => {
+    expect(hits(/new\s+(S3Client|SFNClient)\s*\(/, [path.join("shared", "clients.ts")])).toEqual([]);
+    expect(hits(/new\s+(S3Client|SFNClient)\s*\(/)).toHaveLength(2);
+  });
+
+  test("builds http(s).Agent instances only in shared/clients.ts and the fetcher's agent factory", () => {
+    expect(hits(/new\s+(https?\.)?Agent\s*\(/, [path.join("shared", "clients.ts"), path.join("fetcher", "fetch.ts")])).toEqual([]);
+  });
+
+  test("uses no Promise.all / allSettled / any anywhere (fan-out goes through the bounded helper)", () => {
+    expect(hits(/Promise\.(all|allSettled|any)\s*\(/)).toEqual([]);
+  });
+
+  test("the fetcher does not use the global fetch (it needs its own agents and guarded lookup)", () => {
+    expect(hits(/(^|[^.\w])fetch\s*\(/)).toEqual([]);
+  });
+});

@@ -1,0 +1,276 @@
+/**
+ * The shared function runtime: configuration that fails naming the variable,
+ * one pooled client per service, the bounded helper, error names, body helpers
+ * and the fd metric.
+ */
+import { FUNCTION_TEST_ENV } from "./helpers/function-env";
+import * as fs from "fs";
+import * as http from "http";
+import * as https from "https";
+import * as os from "os";
+import * as path from "path";
+import { Readable } from "stream";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { BoundedQueue, mapBounded } from "../functions/shared/bounded";
+import { discardBody, readBody } from "../functions/shared/body";
+import { createRequestHandler, s3Client, sfnClient } from "../functions/shared/clients";
+import { loadRuntimeConfig } from "../functions/shared/config";
+import { ERRORS, METRICS } from "../functions/shared/contract";
+import { boolFromEnv, intFromEnv, stringFromEnv } from "../functions/shared/env";
+import * as errors from "../functions/shared/errors";
+import { countOpenFds, instrument } from "../functions/shared/observability";
+import { isTransientError } from "../functions/shared/transient";
+import { loadFanoutConfig } from "../functions/fanout/config";
+import { loadFetcherConfig } from "../functions/fetcher/config";
+import { loadProcessorConfig } from "../functions/processor/config";
+import { quietObservability } from "./helpers/lambda-events";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const envWithout = (name: string) => {
+  const env: Record<string, string> = { ...FUNCTION_TEST_ENV };
+  delete env[name];
+  return env;
+};
+
+describe("configuration from environment variables", () => {
+  test("a missing required variable fails with a message naming it", () => {
+    expect(() => stringFromEnv({}, "WORK_BUCKET")).toThrow(/^WORK_BUCKET environment variable is not set$/);
+    expect(() => stringFromEnv({ WORK_BUCKET: "  " }, "WORK_BUCKET")).toThrow("WORK_BUCKET environment variable is not set");
+  });
+
+  test.each(["abc", "1.5", "-1", "0", "501", "1e2", "12abc"])("MAX_SOCKETS=%s is refused with the variable, the range and the value", (value) => {
+    expect(() => intFromEnv({ MAX_SOCKETS: value }, "MAX_SOCKETS", { min: 1, max: 500 })).toThrow(
+      `MAX_SOCKETS environment variable must be an integer between 1 and 500 (got "${value}")`,
+    );
+  });
+
+  test("an unset integer with a fallback takes the fallback; a set one is parsed", () => {
+    expect(intFromEnv({}, "FETCH_TIMEOUT_MS", { min: 1, max: 10, fallback: 7 })).toBe(7);
+    expect(intFromEnv({ FETCH_TIMEOUT_MS: " 9 " }, "FETCH_TIMEOUT_MS", { min: 1, max: 10, fallback: 7 })).toBe(9);
+  });
+
+  test("booleans accept only true or false", () => {
+    expect(boolFromEnv({ ALLOW_HTTP: "TRUE" }, "ALLOW_HTTP", false)).toBe(true);
+    expect(boolFromEnv({}, "ALLOW_HTTP", false)).toBe(false);
+    expect(() => boolFromEnv({ ALLOW_HTTP: "yes" }, "ALLOW_HTTP", false)).toThrow('ALLOW_HTTP environment variable must be "true" or "false" (got "yes")');
+  });
+
+  test.each([
+    ["WORK_BUCKET", loadRuntimeConfig],
+    ["MAX_SOCKETS", loadRuntimeConfig],
+    ["TASK_CONCURRENCY", loadRuntimeConfig],
+    ["STATE_MACHINE_ARN", loadFanoutConfig],
+  ])("each function refuses to start without %s", (name, load) => {
+    expect(() => load(envWithout(name))).toThrow(`${name} environment variable is not set`);
+  });
+
+  test.each([
+    ["SDK_CONNECT_TIMEOUT_MS", "0", loadRuntimeConfig],
+    ["SDK_REQUEST_TIMEOUT_MS", "fast", loadRuntimeConfig],
+    ["MAX_ITEMS_PER_JOB", "0", loadFanoutConfig],
+    ["ALLOW_HTTP", "maybe", loadFanoutConfig],
+    ["FETCH_TIMEOUT_MS", "10s", loadFetcherConfig],
+    ["FETCH_MAX_BYTES", "0", loadFetcherConfig],
+    ["FETCH_MAX_REDIRECTS", "21", loadFetcherConfig],
+    ["FETCH_ALLOW_PRIVATE", "127.0.0.1", loadFetcherConfig],
+    ["FETCH_ALLOW_PRIVATE", "127.0.0.1:99999", loadFetcherConfig],
+    ["CHUNK_LINES", "0", loadProcessorConfig],
+    ["CHUNK_BYTES", "lots", loadProcessorConfig],
+    ["S3_FORCE_PATH_STYLE", "1", loadRuntimeConfig],
+  ])("an invalid %s=%s fails naming the variable", (name, value, load) => {
+    expect(() => load({ ...FUNCTION_TEST_ENV, [name]: value })).toThrow(new RegExp(`^${name} environment variable must be`));
+  });
+
+  test("defaults: SDK timeouts, path-style only with a custom S3 endpoint unless told", () => {
+    const config = loadRuntimeConfig(FUNCTION_TEST_ENV);
+    expect(config).toMatchObject({ sdkConnectTimeoutMs: 3000, sdkRequestTimeoutMs: 30000, s3ForcePathStyle: false, maxSockets: 16 });
+    expect(loadRuntimeConfig({ ...FUNCTION_TEST_ENV, AWS_ENDPOINT_URL_S3: "http://127.0.0.1:1" }).s3ForcePathStyle).toBe(true);
+    expect(loadRuntimeConfig({ ...FUNCTION_TEST_ENV, AWS_ENDPOINT_URL_S3: "http://127.0.0.1:1", S3_FORCE_PATH_STYLE: "false" }).s3ForcePathStyle).toBe(false);
+  });
+
+  test("FETCH_ALLOW_PRIVATE is parsed into normalised host:port origins", () => {
+    const config = loadFetcherConfig({ ...FUNCTION_TEST_ENV, FETCH_ALLOW_PRIVATE: "127.0.0.1:8080, LocalHost:80,[0:0::1]:9000" });
+    expect([...config.allowPrivate]).toEqual(["127.0.0.1:8080", "localhost:80", "[::1]:9000"]);
+  });
+
+  test.each(["fanout", "fetcher", "processor"])("loading the %s handler with MAX_SOCKETS unset fails the init naming it", (name) => {
+    const saved = process.env.MAX_SOCKETS;
+    delete process.env.MAX_SOCKETS;
+    try {
+      jest.isolateModules(() => {
+        expect(() => require(`../functions/${name}/handler`)).toThrow("MAX_SOCKETS environment variable is not set");
+      });
+    } finally {
+      process.env.MAX_SOCKETS = saved;
+    }
+  });
+});
+
+describe("SDK clients", () => {
+  test("the S3 and SFN clients are created once and reused on every call", () => {
+    expect(s3Client()).toBe(s3Client());
+    expect(sfnClient()).toBe(sfnClient());
+  });
+
+  test.each([
+    ["S3", () => s3Client()],
+    ["SFN", () => sfnClient()],
+  ])("the %s client's handler holds http.Agent and https.Agent instances with keepAlive and maxSockets = MAX_SOCKETS", async (_name, client) => {
+    const handler = client().config.requestHandler;
+    expect(handler).toBeInstanceOf(NodeHttpHandler);
+    // The resolved handler config (private in the SDK's types).
+    const config = await (handler as unknown as { configProvider: Promise<Record<string, unknown>> }).configProvider;
+    const httpAgent = await (config.httpAgentProvider as () => Promise<http.Agent>)();
+    const httpsAgent = config.httpsAgent as https.Agent;
+    expect(httpAgent).toBeInstanceOf(http.Agent);
+    expect(httpsAgent).toBeInstanceOf(https.Agent);
+    for (const agent of [httpAgent, httpsAgent]) {
+      expect(agent.maxSockets).toBe(Number(FUNCTION_TEST_ENV.MAX_SOCKETS));
+      expect((agent as unknown as { keepAlive: boolean }).keepAlive).toBe(true);
+    }
+    expect(config).toMatchObject({ connectionTimeout: 3000, socketTimeout: 30000 });
+    // An external agent is what stops the handler from building a fresh one for `Expect: 100-continue`.
+    expect((handler as unknown as { externalAgent: boolean }).externalAgent).toBe(true);
+  });
+
+  test("each request handler gets its own agent pair", async () => {
+    const a = await (createRequestHandler({ maxSockets: 3, sdkConnectTimeoutMs: 1, sdkRequestTimeoutMs: 1 }) as unknown as { configProvider: Promise<{ httpsAgent: https.Agent }> }).configProvider;
+    const b = await (createRequestHandler({ maxSockets: 3, sdkConnectTimeoutMs: 1, sdkRequestTimeoutMs: 1 }) as unknown as { configProvider: Promise<{ httpsAgent: https.Agent }> }).configProvider;
+    expect(a.httpsAgent).not.toBe(b.httpsAgent);
+    expect(a.httpsAgent.maxSockets).toBe(3);
+  });
+});
+
+describe("bounded concurrency helper", () => {
+  test("mapBounded never runs more than its limit at once and keeps the input order", async () => {
+    let active = 0;
+    let peak = 0;
+    const items = Array.from({ length: 200 }, (_, i) => i);
+
+    const results = await mapBounded(items, 7, async (n) => {
+      active++;
+      peak = Math.max(peak, active);
+      await sleep(n % 3);
+      active--;
+      return n * 2;
+    });
+
+    expect(peak).toBe(7);
+    expect(results).toEqual(items.map((n) => n * 2));
+  });
+
+  test("after a failure nothing new starts, work in flight settles, and the first error is thrown", async () => {
+    const started: number[] = [];
+    let active = 0;
+
+    const run = mapBounded(Array.from({ length: 100 }, (_, i) => i), 4, async (n) => {
+      started.push(n);
+      active++;
+      await sleep(5);
+      active--;
+      if (n === 5) throw new Error("item 5 failed");
+      return n;
+    });
+
+    await expect(run).rejects.toThrow("item 5 failed");
+    expect(active).toBe(0);
+    expect(started.length).toBeLessThan(15);
+  });
+
+  test("BoundedQueue.submit waits for a free slot (the producer is paused while the queue is full)", async () => {
+    const queue = new BoundedQueue(2);
+    const release: Array<() => void> = [];
+    const task = () => new Promise<void>((resolve) => release.push(resolve));
+    await queue.submit(task);
+    await queue.submit(task);
+    let third = false;
+    const submitting = queue.submit(task).then(() => (third = true));
+    await sleep(10);
+    expect(third).toBe(false);
+    expect(queue.active).toBe(2);
+
+    release.shift()?.();
+    await submitting;
+    expect(third).toBe(true);
+    release.splice(0).forEach((r) => r());
+    await sleep(0);
+    release.splice(0).forEach((r) => r());
+    await queue.drain();
+    expect(queue.active).toBe(0);
+  });
+
+  test.each([0, -1, 1.5, NaN])("refuses a concurrency of %s", (n) => {
+    expect(() => new BoundedQueue(n)).toThrow(/concurrency must be an integer >= 1/);
+  });
+});
+
+describe("named errors", () => {
+  test.each([...ERRORS.transient, ...ERRORS.permanent])("%s is a class that sets this.name", (name) => {
+    const ErrorClass = (errors as unknown as Record<string, new (m: string) => Error>)[name];
+    expect(ErrorClass).toBeDefined();
+    const error = new ErrorClass("boom");
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe(name);
+  });
+
+  test.each([
+    [{ name: "ThrottlingException" }, true],
+    [{ name: "SlowDown", $metadata: { httpStatusCode: 503 } }, true],
+    [{ name: "Whatever", $metadata: { httpStatusCode: 500 } }, true],
+    [{ name: "TooMany", $metadata: { httpStatusCode: 429 } }, true],
+    [{ name: "TimeoutError" }, true],
+    [Object.assign(new Error("reset"), { code: "ECONNRESET" }), true],
+    [{ name: "AccessDenied", $metadata: { httpStatusCode: 403 } }, false],
+    [{ name: "ValidationException", $metadata: { httpStatusCode: 400 } }, false],
+    [new TypeError("bug"), false],
+    ["text", false],
+  ])("isTransientError(%o) is %s", (error, expected) => {
+    expect(isTransientError(error)).toBe(expected);
+  });
+});
+
+describe("response bodies", () => {
+  test("discardBody reads a body to its end", async () => {
+    const body = Readable.from([Buffer.from("a"), Buffer.from("b")]);
+    await discardBody(body);
+    expect(body.readableEnded).toBe(true);
+  });
+
+  test("readBody returns the bytes and destroys a body over its cap", async () => {
+    expect((await readBody(Readable.from([Buffer.from("abc")]), 10)).toString()).toBe("abc");
+    const big = Readable.from([Buffer.alloc(8), Buffer.alloc(8)]);
+    await expect(readBody(big, 10)).rejects.toThrow(/exceeds 10 bytes/);
+    expect(big.destroyed).toBe(true);
+  });
+});
+
+describe("observability", () => {
+  test("countOpenFds reads /proc/self/fd and sees a newly opened file", () => {
+    const before = countOpenFds() as number;
+    const fd = fs.openSync(path.join(os.tmpdir(), `fd-test-${process.pid}`), "w");
+    try {
+      expect(countOpenFds()).toBe(before + 1);
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(path.join(os.tmpdir(), `fd-test-${process.pid}`));
+    }
+  });
+
+  test("every invocation ends by publishing the OpenFileDescriptors metric, even when it fails", async () => {
+    const obs = quietObservability();
+    const add = jest.spyOn(obs.metrics, "addMetric");
+    const publish = jest.spyOn(obs.metrics, "publishStoredMetrics");
+    const ok = instrument(obs, async (n: number) => n + 1);
+    const failing = instrument(obs, async () => {
+      throw new errors.FetchRefusedError("no");
+    });
+
+    await expect(ok(1)).resolves.toBe(2);
+    await expect(failing(0)).rejects.toThrow("no");
+
+    expect(add).toHaveBeenCalledTimes(2);
+    expect(add).toHaveBeenCalledWith(METRICS.openFileDescriptors, MetricUnit.Count, expect.any(Number));
+    expect(publish).toHaveBeenCalledTimes(2);
+  });
+});
