@@ -16,7 +16,11 @@ export const splitInputSchema = z.object({
 });
 
 export async function processEvent(event: unknown, deps: ProcessorDeps): Promise<SplitResult | FinalizeResult> {
-  const isFinalize = typeof event === "object" && event !== null && (event as { action?: unknown }).action === "finalize";
+  const action = typeof event === "object" && event !== null ? (event as { action?: unknown }).action : undefined;
+  if (action !== undefined && action !== "finalize") {
+    throw new InvalidInputError(`processor input is invalid: unknown action ${JSON.stringify(action)}`);
+  }
+  const isFinalize = action === "finalize";
   const parsed = (isFinalize ? finalizeInputSchema : splitInputSchema).safeParse(event);
   if (!parsed.success) {
     throw new InvalidInputError(`processor input is invalid: ${describeIssues(parsed.error.issues)}`);

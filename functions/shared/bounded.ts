@@ -2,10 +2,11 @@
  * The one bounded-concurrency helper. Every loop over an input-sized array goes
  * through it; `Promise.all` is not used anywhere in functions/ (a test greps).
  *
- * Unlike `Promise.all(items.map((x) => limit(() => f(x))))`, nothing here holds a
- * promise per input item: the producer waits for a free slot before it creates
- * the next task, so memory stays O(concurrency) and a streaming producer (the
- * processor reading an S3 body) is paused while the queue is full — backpressure.
+ * Unlike mapping every item to a p-limit call and awaiting them all, nothing
+ * here holds a promise per input item: the producer waits for a free slot before
+ * it creates the next task, so memory stays O(concurrency) and a streaming
+ * producer (the processor reading an S3 body) is paused while the queue is full:
+ * backpressure.
  */
 import pLimit from "p-limit";
 

@@ -12,7 +12,7 @@ export class OriginUnavailableError extends Error {
   }
 }
 
-/** Transient: the whole fetch (all redirects, headers and body) took longer than FETCH_TIMEOUT_MS. */
+/** Transient: the whole fetch, redirects, headers and body included, took longer than FETCH_TIMEOUT_MS. */
 export class FetchTimeoutError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
