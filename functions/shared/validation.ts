@@ -6,7 +6,7 @@
  */
 import { config } from "zod/mini";
 import type { $ZodIssue } from "zod/v4/core";
-import en from "zod/v4/locales/en.js";
+import { en } from "zod/locales";
 
 config(en());
 
