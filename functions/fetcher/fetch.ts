@@ -12,6 +12,7 @@ import { pipeline, Transform } from "stream";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Logger } from "@aws-lambda-powertools/logger";
+import { destroyBody } from "../shared/body";
 import { JOB_ID_PATTERN, KEYS } from "../shared/contract";
 import {
   FetchRefusedError,
@@ -117,7 +118,7 @@ export async function fetchToS3(event: unknown, deps: FetcherDeps): Promise<Fetc
     throw error;
   } finally {
     clearTimeout(timer);
-    if (response && !response.complete) response.destroy();
+    if (response && !response.complete) destroyBody(response); // an early exit must not keep the socket
   }
 }
 
@@ -131,7 +132,7 @@ async function openFollowingRedirects(start: URL, deps: FetcherDeps, signal: Abo
     const status = response.statusCode ?? 0;
     const location = response.headers.location;
     if (REDIRECT_STATUSES.has(status) && location) {
-      response.destroy();
+      destroyBody(response); // not read: a redirect body can be anything, of any size
       if (hop >= fetchMaxRedirects) {
         throw new OriginHttpError(`more than ${fetchMaxRedirects} redirects, last from ${redact(url)}`);
       }
@@ -145,12 +146,12 @@ async function openFollowingRedirects(start: URL, deps: FetcherDeps, signal: Abo
     if (status >= 200 && status < 300) {
       const declared = Number(response.headers["content-length"]);
       if (Number.isFinite(declared) && declared > fetchMaxBytes) {
-        response.destroy();
+        destroyBody(response);
         throw new FetchTooLargeError(`${redact(url)} declares ${declared} bytes, over the cap of ${fetchMaxBytes}`);
       }
       return response;
     }
-    response.destroy();
+    destroyBody(response);
     if (status >= 500 || status === 429 || status === 408) {
       throw new OriginUnavailableError(`${redact(url)} answered ${status}`);
     }

@@ -4,17 +4,14 @@
  */
 import type { Readable } from "stream";
 
-type Body = Readable | { destroy?: () => void } | null | undefined;
-
 function isReadable(body: unknown): body is Readable {
   return typeof body === "object" && body !== null && typeof (body as Readable).pipe === "function";
 }
 
 /** Destroys a body we will not read (frees or closes its socket). Safe on anything. */
 export function destroyBody(body: unknown): void {
-  if (typeof body === "object" && body !== null && typeof (body as Body & object).destroy === "function") {
-    (body as { destroy: () => void }).destroy();
-  }
+  const destroy = (body as { destroy?: unknown } | null | undefined)?.destroy;
+  if (typeof destroy === "function") destroy.call(body);
 }
 
 /** Reads a body to its end (so a keep-alive socket goes back to the pool) and discards it. */
