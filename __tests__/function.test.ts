@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import { Testing } from "cdktf";
 import { projectConfig } from "../modules/config/environments";
-import { buildBundle, FUNCTION_NAMES, PROJECT_ROOT } from "../modules/bundle";
+import { buildBundle, FUNCTION_NAMES, PROJECT_ROOT, upToDateBundle } from "../modules/bundle";
 import { PipelineFunction, type PipelineFunctionProps } from "../modules/function";
 import type { TfJson } from "./helpers/synth";
 
@@ -60,6 +60,26 @@ describe("PipelineFunction", () => {
       expect(new Set(a).size).toBe(FUNCTION_NAMES.length);
     } finally {
       for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test("reuses a bundle only while every input esbuild read is unchanged", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fanout-bundle-"));
+    try {
+      const built = buildBundle("fanout", dir);
+      expect(upToDateBundle("fanout", dir)).toEqual(built);
+      const stampFile = path.join(dir, "fanout.stamp.json");
+      const stamp = JSON.parse(fs.readFileSync(stampFile, "utf8"));
+      const handler = Object.keys(stamp.inputs).find((f) => f.endsWith("functions/fanout/handler.ts"))!;
+      expect(handler).toBeDefined();
+      // As if functions/fanout/handler.ts had been edited since the build.
+      fs.writeFileSync(stampFile, JSON.stringify({ ...stamp, inputs: { ...stamp.inputs, [handler]: "0".repeat(64) } }));
+      expect(upToDateBundle("fanout", dir)).toBeUndefined();
+      fs.writeFileSync(path.join(dir, "fanout.zip"), "tampered");
+      fs.writeFileSync(stampFile, JSON.stringify(stamp));
+      expect(upToDateBundle("fanout", dir)).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,5 +1,5 @@
 import { createHash } from "crypto";
-import { buildSync } from "esbuild";
+import { buildSync, version as esbuildVersion, type BuildOptions } from "esbuild";
 import { zipSync } from "fflate";
 import * as fs from "fs";
 import * as path from "path";
@@ -41,31 +41,24 @@ const built = new Map<string, Bundle>();
 
 /**
  * Bundles `functions/<name>/handler.ts` into `dist/functions/<name>/index.js`
- * (CommonJS, minified, with a source map), once per process.
+ * (CommonJS, minified, with a source map) and `dist/functions/<name>.zip`, once
+ * per process, and only when an input changed since the last build (a stamp
+ * beside the zip records the content hash of every file esbuild read).
  *
  * The output is deterministic (no timestamps, relative source paths, source
- * contents left out), so the Terraform asset hash only changes when the code does.
- * Also writes `dist/functions/<name>.zip`, byte-for-byte reproducible (fixed
- * entry timestamps), which is what the Lambda function deploys.
+ * contents left out, fixed zip entry times), so the zip, and with it Lambda's
+ * `source_code_hash`, only changes when the code does.
  */
 export function bundleFunction(name: string): Bundle {
-  const cached = built.get(name);
-  if (cached) return cached;
-  const bundle = buildBundle(name);
-  built.set(name, bundle);
-  return bundle;
+  const cached = built.get(name) ?? upToDateBundle(name) ?? buildBundle(name);
+  built.set(name, cached);
+  return cached;
 }
 
-/** Builds one function's bundle and zip under `outRoot` (no caching). */
-export function buildBundle(name: string, outRoot?: string): Bundle {
-  const entry = path.join(PROJECT_ROOT, "functions", name, "handler.ts");
-  if (!fs.existsSync(entry)) {
-    throw new Error(`function "${name}": entry point ${path.relative(PROJECT_ROOT, entry)} does not exist`);
-  }
-  const outdir = bundleDir(name, outRoot);
-  const result = buildSync({
+function buildOptions(name: string, outdir: string): BuildOptions {
+  return {
     absWorkingDir: PROJECT_ROOT,
-    entryPoints: [entry],
+    entryPoints: [path.join("functions", name, "handler.ts")],
     outfile: path.join(outdir, "index.js"),
     bundle: true,
     platform: "node",
@@ -76,10 +69,50 @@ export function buildBundle(name: string, outRoot?: string): Bundle {
     sourcesContent: false,
     legalComments: "none",
     logLevel: "silent",
+    metafile: true,
     // The Lambda Node.js 22 runtime ships SDK v3, but we bundle our pinned copy so
     // the tested code is the deployed code.
     mainFields: ["module", "main"],
-  });
+  };
+}
+
+interface Stamp {
+  readonly options: string;
+  readonly inputs: Record<string, string>;
+  readonly zipSha256: string;
+}
+
+const sha256 = (data: Uint8Array | string, encoding: "hex" | "base64" = "hex") =>
+  createHash("sha256").update(data).digest(encoding);
+const optionsKey = (o: BuildOptions) => sha256(`${esbuildVersion}\n${JSON.stringify(o)}`);
+const stampPath = (outdir: string) => `${outdir}.stamp.json`;
+
+/** The bundle already on disk, when none of its inputs or build options changed. */
+export function upToDateBundle(name: string, outRoot?: string): Bundle | undefined {
+  const outdir = bundleDir(name, outRoot);
+  const zipPath = `${outdir}.zip`;
+  try {
+    const stamp = JSON.parse(fs.readFileSync(stampPath(outdir), "utf8")) as Stamp;
+    if (stamp.options !== optionsKey(buildOptions(name, outdir))) return undefined;
+    for (const [file, hash] of Object.entries(stamp.inputs)) {
+      if (sha256(fs.readFileSync(path.join(PROJECT_ROOT, file))) !== hash) return undefined;
+    }
+    const zipSha256 = sha256(fs.readFileSync(zipPath), "base64");
+    return zipSha256 === stamp.zipSha256 ? { dir: outdir, zipPath, zipSha256 } : undefined;
+  } catch {
+    return undefined; // no stamp, a missing input or zip: build
+  }
+}
+
+/** Builds one function's bundle and zip under `outRoot` (default `dist/functions`), always. */
+export function buildBundle(name: string, outRoot?: string): Bundle {
+  const entry = path.join(PROJECT_ROOT, "functions", name, "handler.ts");
+  if (!fs.existsSync(entry)) {
+    throw new Error(`function "${name}": entry point ${path.relative(PROJECT_ROOT, entry)} does not exist`);
+  }
+  const outdir = bundleDir(name, outRoot);
+  const options = buildOptions(name, outdir);
+  const result = buildSync(options);
   if (result.errors.length > 0) {
     throw new Error(`function "${name}": esbuild failed: ${result.errors.map((e) => e.text).join("; ")}`);
   }
@@ -90,7 +123,14 @@ export function buildBundle(name: string, outRoot?: string): Bundle {
   const zip = zipSync(files, { level: 9 });
   const zipPath = `${outdir}.zip`;
   fs.writeFileSync(zipPath, zip);
-  return { dir: outdir, zipPath, zipSha256: createHash("sha256").update(zip).digest("base64") };
+  const zipSha256 = sha256(zip, "base64");
+  const inputs: Record<string, string> = {};
+  for (const file of Object.keys(result.metafile?.inputs ?? {})) {
+    inputs[file] = sha256(fs.readFileSync(path.join(PROJECT_ROOT, file)));
+  }
+  const stamp: Stamp = { options: optionsKey(options), inputs, zipSha256 };
+  fs.writeFileSync(stampPath(outdir), JSON.stringify(stamp));
+  return { dir: outdir, zipPath, zipSha256 };
 }
 
 /** Bundles every function; used by `npm run build` and the test setup. */
