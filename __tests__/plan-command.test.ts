@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { detectAwsCredentials } from "../scripts/lib/aws-credentials";
-import { findTerraform, missingTerraformMessage, MIRROR_ENV } from "../scripts/lib/terraform";
+import { findTerraform, missingTerraformMessage, MIRROR_ENV, OFFLINE_OVERRIDE_FILE } from "../scripts/lib/terraform";
 import { devWith, synthProject, type SynthResult, type TfJson } from "./helpers/synth";
 import { projectConfig } from "../modules/config/environments";
 
@@ -133,6 +133,10 @@ describeTf("npm run plan (offline)", () => {
       expect(JSON.parse(fs.readFileSync(path.join(out, `${stack}.json`), "utf8")).resource_changes.length).toBe(add);
     }
     expect(summary).not.toContain("⚠️");
+    // The offline override (local backend, mock keys) is not left where `cdktf deploy` would use it.
+    for (const stack of ["state", "pipeline-dev", "pipeline-prod"]) {
+      expect(fs.existsSync(path.join(tmp, "cdktf.out", "stacks", stack, OFFLINE_OVERRIDE_FILE))).toBe(false);
+    }
     const comment = fs.readFileSync(path.join(out, "comment.md"), "utf8");
     expect(comment.length).toBeLessThanOrEqual(65536);
     expect(comment).toContain("<summary>Plan of <code>pipeline-prod</code></summary>");

@@ -36,7 +36,7 @@ import {
   type PlanJson,
   type StackSummary,
 } from "./lib/plan-summary";
-import { findTerraform, missingTerraformMessage, providerMirror, MIRROR_ENV, terraformEnv } from "./lib/terraform";
+import { findTerraform, missingTerraformMessage, providerMirror, MIRROR_ENV, OFFLINE_OVERRIDE_FILE, terraformEnv } from "./lib/terraform";
 
 const USAGE = `usage: npm run plan -- [options]
 
@@ -45,12 +45,17 @@ const USAGE = `usage: npm run plan -- [options]
   --allow-destroy      exit 0 even when a protected resource would be destroyed or replaced
   --stack <name>       plan only this stack (repeatable; default: every stack)
   --out <dir>          where plan files go (default: plan)
-  --synth-dir <dir>    where the app is synthesized (default: cdktf.out)
-  --no-synth           plan what is already in --synth-dir
+  --synth-dir <dir>    where the app is synthesized (default: cdktf.out for a real plan;
+                       offline: node_modules/.cache/fanout-pipeline-plan/cdktf.out, so that
+                       cdktf.out never holds the offline override)
+  --no-synth           plan what is already in --synth-dir (default there: cdktf.out)
   --parallel <n>       stacks planned at once (default: CPUs + 1, at most 4)
   -h, --help           this text
 
 Exit status: 0 ok, 1 a stack failed to plan, 2 a protected resource would be destroyed or replaced.`;
+
+/** Where offline runs synthesize by default (ignored by git with node_modules/). */
+const OFFLINE_SYNTH_DIR = (root: string) => path.join(root, "node_modules", ".cache", "fanout-pipeline-plan", "cdktf.out");
 
 /** Project root: the nearest folder above this file with a package.json (works from dist/scripts and scripts). */
 function projectRoot(): string {
@@ -69,7 +74,8 @@ interface Options {
   allowDestroy: boolean;
   stacks: string[];
   outDir: string;
-  synthDir: string;
+  /** Where the app is synthesized; undefined: cdktf.out for real plans, a temporary folder for offline ones. */
+  synthDir: string | undefined;
   synth: boolean;
   parallel: number;
 }
@@ -127,7 +133,7 @@ function parseOptions(argv: string[], root: string): Options | "help" {
     allowDestroy: values["allow-destroy"] ?? false,
     stacks: (values.stack ?? []).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
     outDir: path.resolve(root, values.out ?? "plan"),
-    synthDir: path.resolve(root, values["synth-dir"] ?? "cdktf.out"),
+    synthDir: values["synth-dir"] === undefined ? undefined : path.resolve(root, values["synth-dir"]),
     synth: !values["no-synth"],
     parallel,
   };
@@ -155,6 +161,7 @@ function synthesize(root: string, synthDir: string): void {
   const app = path.join(root, "dist", "main.js");
   if (!fs.existsSync(app)) throw new UsageError(`no ${path.relative(root, app)}: run through \`npm run plan\` (it builds first) or \`npm run build\``);
   const started = Date.now();
+  fs.mkdirSync(synthDir, { recursive: true }); // cdktf creates only the last level
   const r = spawnSync(process.execPath, [app], {
     cwd: root,
     env: { ...process.env, CDKTF_OUTDIR: synthDir, CHECKPOINT_DISABLE: "1" },
@@ -194,8 +201,12 @@ async function main(argv: string[]): Promise<number> {
   log(`mode: ${opts.offline ? "offline" : "real"} (${opts.modeReason})`);
   log(mirror ? `providers: filesystem mirror ${mirror}` : `providers: public registry (${MIRROR_ENV} unset)`);
 
-  if (opts.synth) synthesize(root, opts.synthDir);
-  const all = readManifest(opts.synthDir);
+  // Offline runs synthesize outside cdktf.out: their override (local backend, mock
+  // keys) must never be where `cdktf deploy` looks (cdktf keeps extra files in
+  // cdktf.out/stacks/*). The folder persists, so `init` reuses what it installed.
+  const synthDir = opts.synthDir ?? (opts.offline && opts.synth ? OFFLINE_SYNTH_DIR(root) : path.join(root, "cdktf.out"));
+  if (opts.synth) synthesize(root, synthDir);
+  const all = readManifest(synthDir);
   const unknown = opts.stacks.filter((s) => !all.has(s));
   if (unknown.length > 0) throw new UsageError(`unknown stack ${unknown.join(", ")}; stacks: ${[...all.keys()].join(", ")}`);
   // The state stack first (it is deployed first), then the manifest's order.
@@ -259,6 +270,7 @@ async function main(argv: string[]): Promise<number> {
     return exitStatus(summaries, opts.allowDestroy);
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
+    if (opts.offline) for (const [, dir] of selected) fs.rmSync(path.join(dir, OFFLINE_OVERRIDE_FILE), { force: true });
   }
 }
 
