@@ -7,7 +7,7 @@ import { FUNCTION_TEST_ENV } from "./helpers/function-env";
 import { createHash } from "crypto";
 import * as http from "http";
 import type { LookupAddress } from "dns";
-import { CreateMultipartUploadCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { loadFetcherConfig, type FetcherConfig } from "../functions/fetcher/config";
 import { createFetchAgents, fetchToS3, type FetcherDeps } from "../functions/fetcher/fetch";
@@ -245,14 +245,26 @@ describe("fetchToS3", () => {
     await expect(fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/text` }, deps())).rejects.toMatchObject({ name: "AccessDenied" });
   });
 
-  test("uses a multipart upload for a body larger than one part", async () => {
-    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: "u" });
+  test("uses a multipart upload for a body larger than one part, with TASK_CONCURRENCY parts in flight", async () => {
+    let active = 0;
+    let peak = 0;
     s3Mock.onAnyCommand().resolves({ ETag: '"e"', UploadId: "u" });
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: "u" });
+    s3Mock.on(UploadPartCommand).callsFake(async () => {
+      active++;
+      peak = Math.max(peak, active);
+      await new Promise((r) => setTimeout(r, 5));
+      active--;
+      return { ETag: '"p"' };
+    });
+    const size = 25 * 1024 * 1024; // 4 parts of at most 8 MiB
 
-    const out = await fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/bytes?size=${9 * 1024 * 1024}` }, deps({ fetchMaxBytes: 20 * 1024 * 1024 }));
+    const out = await fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/bytes?size=${size}` }, deps({ fetchMaxBytes: 32 * 1024 * 1024, taskConcurrency: 2 }));
 
-    expect(out.bytes).toBe(9 * 1024 * 1024);
+    expect(out.bytes).toBe(size);
     expect(s3Mock.commandCalls(CreateMultipartUploadCommand)).toHaveLength(1);
+    expect(s3Mock.commandCalls(UploadPartCommand)).toHaveLength(4);
+    expect(peak).toBeLessThanOrEqual(2);
   });
 
   test("the outbound agents keep connections alive with a small socket bound", () => {

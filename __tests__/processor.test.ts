@@ -183,7 +183,7 @@ describe("finalize action", () => {
   const items = [
     { index: 2, status: "failed" as const, error: "FetchTooLargeError", cause: "x".repeat(MAX_CAUSE_LENGTH + 10) },
     { index: 0, status: "succeeded" as const, result: { resultKey: "jobs/job/results/0.json", chunks: 3 } },
-    { index: 1, status: "failed" as const, error: "FetchRefusedError", cause: "address 10.0.0.1 is private" },
+    { index: 1, url: "http://10.0.0.1/", status: "failed" as const, error: "FetchRefusedError", cause: "address 10.0.0.1 is private" },
   ];
 
   test("writes status.json with counts and every item's outcome, ordered by index", async () => {
@@ -194,7 +194,7 @@ describe("finalize action", () => {
     const status = JSON.parse(put.Body as string);
     expect(status).toMatchObject({ jobId: "job", succeeded: 1, failed: 2, finishedAt: expect.any(String) });
     expect(status.items.map((i: { index: number }) => i.index)).toEqual([0, 1, 2]);
-    expect(status.items[1]).toEqual({ index: 1, status: "failed", error: "FetchRefusedError", cause: "address 10.0.0.1 is private" });
+    expect(status.items[1]).toEqual({ index: 1, url: "http://10.0.0.1/", status: "failed", error: "FetchRefusedError", cause: "address 10.0.0.1 is private" });
   });
 
   test("shortens very long causes", () => {

@@ -29,9 +29,11 @@ import { describeIssues } from "../shared/validation";
 import type { FetcherConfig } from "./config";
 import { checkUrl, guardedLookup, redact } from "./guard";
 
-/** Multipart upload shape: parts of 8 MiB, two in flight (≤ 16 MiB buffered, ≤ 2 sockets). */
+/**
+ * Multipart part size. TASK_CONCURRENCY parts are uploaded at once, so the
+ * upload buffers at most TASK_CONCURRENCY × 8 MiB and holds as many S3 sockets.
+ */
 export const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
-export const UPLOAD_QUEUE_SIZE = 2;
 /** Sockets of the outbound agents (one fetch per invocation needs one; redirects may add a host). */
 export const FETCH_AGENT_MAX_SOCKETS = 4;
 
@@ -214,7 +216,7 @@ async function store(
     client: deps.s3,
     params: { Bucket: workBucket, Key: key, Body: counted, ContentType: contentType },
     partSize: UPLOAD_PART_SIZE,
-    queueSize: UPLOAD_QUEUE_SIZE,
+    queueSize: deps.config.taskConcurrency,
     leavePartsOnError: false, // a failed multipart upload is aborted, not left behind
     abortController: controller,
   });

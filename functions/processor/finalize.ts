@@ -12,9 +12,11 @@ import { storageError } from "./process";
 export const MAX_CAUSE_LENGTH = 2048;
 
 const index = z.int().check(z.minimum(0));
+const url = z.optional(z.string());
+/** One element of the Map's result array (the workflow's ItemSucceeded / ItemFailed Pass states). */
 const itemSchema = z.discriminatedUnion("status", [
-  z.object({ index, status: z.literal("succeeded"), result: z.optional(z.record(z.string(), z.unknown())) }),
-  z.object({ index, status: z.literal("failed"), error: z.string(), cause: z.optional(z.string()) }),
+  z.object({ index, url, status: z.literal("succeeded"), result: z.optional(z.record(z.string(), z.unknown())) }),
+  z.object({ index, url, status: z.literal("failed"), error: z.string(), cause: z.optional(z.string()) }),
 ]);
 
 export const finalizeInputSchema = z.object({

@@ -25,12 +25,12 @@ export interface Observability {
 }
 
 /**
- * `name` is the function's role (fanout, fetcher, processor); the `service`
- * dimension is the deployed function name when there is one, so the alarm can
- * select it, and the role otherwise.
+ * `name` is the function's role (fanout, fetcher, processor). The `service`
+ * dimension (what the alarm selects on) is POWERTOOLS_SERVICE_NAME when the stack
+ * sets it, else the deployed function name, else the role.
  */
 export function createObservability(name: string): Observability {
-  const serviceName = process.env.AWS_LAMBDA_FUNCTION_NAME?.trim() || name;
+  const serviceName = process.env.POWERTOOLS_SERVICE_NAME?.trim() || process.env.AWS_LAMBDA_FUNCTION_NAME?.trim() || name;
   return {
     logger: new Logger({ serviceName }),
     metrics: new Metrics({ namespace: METRICS.namespace, serviceName }),
