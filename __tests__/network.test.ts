@@ -1,25 +1,9 @@
-import * as fs from "fs";
-import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
-import { Construct } from "constructs";
+import { TerraformOutput, TerraformVariable } from "cdktf";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { Network, NetworkProps } from "../modules/network";
+import { synthInStack as synth, type Resources } from "./helpers/synth";
 
-Testing.setupJest(); // registers the cdktf matchers (the setup file only loads their types)
-
-// Testing.app() makes a /tmp/cdktf.outdir.* folder per call; remember ours and remove them.
-const outdirs: string[] = [];
-afterAll(() => outdirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
-
-function synth(build: (scope: Construct) => void): string {
-  const app = Testing.app();
-  outdirs.push(app.outdir);
-  const stack = new TerraformStack(app, "stack");
-  build(stack);
-  return Testing.synth(stack);
-}
-
-type Resources = Record<string, Record<string, Record<string, any>>>;
 
 const BASE: NetworkProps = {
   name: "fanout-pipeline-test",

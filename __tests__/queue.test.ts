@@ -1,24 +1,8 @@
-import * as fs from "fs";
-import { TerraformOutput, TerraformStack, TerraformVariable, Testing } from "cdktf";
-import { Construct } from "constructs";
+import { TerraformOutput, TerraformVariable } from "cdktf";
 import { SqsQueueRedriveAllowPolicy } from "@cdktf/provider-aws/lib/sqs-queue-redrive-allow-policy";
 import { IngestQueue, IngestQueueProps } from "../modules/queue";
+import { synthInStack as synth, type Resources } from "./helpers/synth";
 
-Testing.setupJest(); // registers the cdktf matchers (the setup file only loads their types)
-
-// Testing.app() makes a /tmp/cdktf.outdir.* folder per call; remember ours and remove them.
-const outdirs: string[] = [];
-afterAll(() => outdirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
-
-function synth(build: (scope: Construct) => void): string {
-  const app = Testing.app();
-  outdirs.push(app.outdir);
-  const stack = new TerraformStack(app, "stack");
-  build(stack);
-  return Testing.synth(stack);
-}
-
-type Resources = Record<string, Record<string, Record<string, any>>>;
 
 const BASE: IngestQueueProps = { name: "fanout-ingest-test", visibilityTimeoutSeconds: 180, maxReceiveCount: 5 };
 

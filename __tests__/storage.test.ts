@@ -1,28 +1,12 @@
-import * as fs from "fs";
-import { TerraformOutput, TerraformStack, Testing } from "cdktf";
-import { Construct } from "constructs";
+import { TerraformOutput } from "cdktf";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-ownership-controls";
 import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-public-access-block";
 import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { SecureBucket, SecureBucketProps, WorkBucket, WorkBucketProps, validateBucketName } from "../modules/storage";
+import { synthInStack as synth, type Resources } from "./helpers/synth";
 
-Testing.setupJest(); // registers the cdktf matchers (the setup file only loads their types)
-
-// Testing.app() makes a /tmp/cdktf.outdir.* folder per call; remember ours and remove them.
-const outdirs: string[] = [];
-afterAll(() => outdirs.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })));
-
-function synth(build: (scope: Construct) => void): string {
-  const app = Testing.app();
-  outdirs.push(app.outdir);
-  const stack = new TerraformStack(app, "stack");
-  build(stack);
-  return Testing.synth(stack);
-}
-
-type Resources = Record<string, Record<string, Record<string, any>>>;
 
 function synthSecure(props: Partial<SecureBucketProps> = {}): { out: string; res: Resources } {
   const out = synth((scope) => new SecureBucket(scope, "b", { bucketName: "fanout-test-bucket", ...props }));

@@ -2,6 +2,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { TerraformStack, Testing } from "cdktf";
+import type { Construct } from "constructs";
 import { projectConfig, type EnvironmentConfig, type ProjectConfig } from "../../modules/config/environments";
 import { buildApp } from "../../stacks/app";
 
@@ -51,3 +53,15 @@ export function allResources(stack: TfJson): [string, string, TfJson][] {
   }
   return out;
 }
+
+/** Synthesizes what `build` adds to a fresh stack and returns the stack's JSON text (outdirs are removed by the global teardown). */
+export function synthInStack(build: (scope: Construct) => void): string {
+  const app = Testing.app();
+  const stack = new TerraformStack(app, "stack");
+  build(stack);
+  return Testing.synth(stack);
+}
+
+/** Synthesized resources by type and logical id. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Resources = Record<string, Record<string, Record<string, any>>>;
