@@ -23,7 +23,7 @@ import {
   OriginUnavailableError,
   StorageUnavailableError,
 } from "../shared/errors";
-import { describeError, isTransientError } from "../shared/transient";
+import { describeError, isTransientError, NETWORK_ERROR_CODES } from "../shared/transient";
 import * as z from "zod/mini";
 import { describeIssues } from "../shared/validation";
 import type { FetcherConfig } from "./config";
@@ -38,17 +38,6 @@ export const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
 export const FETCH_AGENT_MAX_SOCKETS = 4;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
-const NETWORK_ERROR_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-]);
 const USER_AGENT = "fanout-pipeline-fetcher";
 
 export const fetchInputSchema = z.object({

@@ -18,7 +18,8 @@ const TRANSIENT_NAMES = new Set([
   "TimeoutError",
 ]);
 
-const TRANSIENT_CODES = new Set([
+/** Socket-level error codes of a network path that may work on a retry. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   "ECONNRESET",
   "ECONNREFUSED",
   "ECONNABORTED",
@@ -28,8 +29,9 @@ const TRANSIENT_CODES = new Set([
   "ENETUNREACH",
   "EAI_AGAIN",
   "ENOTFOUND",
-  "EMFILE",
 ]);
+
+const TRANSIENT_CODES = new Set([...NETWORK_ERROR_CODES, "EMFILE"]);
 
 interface SdkLikeError {
   name?: string;
