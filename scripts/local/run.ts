@@ -86,10 +86,10 @@ export const DEFAULTS = {
   badRatio: 0.1,
   badItemRatio: 0.02,
   env: "dev",
-  timeScale: 0.01,
+  timeScale: 0.05,
   retryScale: 1,
   maxEnvironments: 8,
-  fetchTimeoutMs: 3000,
+  fetchTimeoutMs: 5000,
   timeoutSeconds: 600,
 } as const;
 
