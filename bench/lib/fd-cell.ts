@@ -1,0 +1,177 @@
+/**
+ * Runs one cell of the file-descriptor benchmark: a fresh S3 server, the client
+ * variant in a child under `ulimit -n 1024`, its descriptors sampled from the
+ * parent, the server's accepted connections counted, errors counted by code.
+ */
+import { spawn } from "child_process";
+import * as path from "path";
+import { startFdSampler, type FdSample } from "./fd-sampler";
+import type { ServersProcess } from "./servers-client";
+import type { Variant, WorkerResult } from "../fd-worker";
+
+export const VARIANTS: readonly Variant[] = ["naive", "sdk-default", "ours"];
+
+/** One row of `fd` in latest.json (shape from the issue). */
+export interface FdRow {
+  readonly variant: Variant;
+  readonly n: number;
+  readonly bytes: number;
+  /** Failed operations: total and by error code (EMFILE, …). */
+  readonly errors: { readonly total: number; readonly byCode: Record<string, number> };
+  readonly peakFds: number;
+  readonly connections: number;
+  readonly wallMs: number;
+  /** Successful operations (a put or a get) per second of wall time. */
+  readonly opsPerSec: number;
+}
+
+/** Diagnostics kept beside the row (the log and `run.cells` in latest.json). */
+export interface FdCellDetail {
+  readonly row: FdRow;
+  readonly okOps: number;
+  readonly okItems: number;
+  /** The fd sampler's own statistics (samples, gaps). */
+  readonly sampler: FdSample;
+  readonly serverPeakOpen: number;
+  /** CPU time of the client child during the workload, ms. */
+  readonly clientCpuMs: number;
+  /** CPU time of the servers process (s3rver) during the cell, ms. */
+  readonly serverCpuMs: number;
+  readonly messages: readonly string[];
+  readonly budget?: { maxSockets: number; taskConcurrency: number };
+}
+
+export interface FdCellOptions {
+  readonly scriptDir: string;
+  readonly servers: ServersProcess;
+  readonly variant: Variant;
+  readonly n: number;
+  readonly bytes: number;
+  readonly bucket: string;
+  /** MAX_SOCKETS / TASK_CONCURRENCY (and timeouts) for `ours`; the other variants get them too and ignore them. */
+  readonly budgetEnv: Readonly<Record<string, string>>;
+  /** `ulimit -n` of the child. @default 1024 */
+  readonly maxOpenFiles?: number;
+  /** Kill the child after this long (counted as a TIMEOUT error). @default 600000 */
+  readonly timeoutMs?: number;
+  readonly sampleEveryMs?: number;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export async function runFdCell(options: FdCellOptions): Promise<FdCellDetail> {
+  const endpoint = await options.servers.freshS3();
+  const ulimit = options.maxOpenFiles ?? 1024;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    ...options.env,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_CONFIG_FILE: "/nonexistent/aws-config",
+    AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
+    AWS_ENDPOINT_URL_S3: endpoint,
+    WORK_BUCKET: options.bucket,
+    ...options.budgetEnv,
+    BENCH_CELL: JSON.stringify({ variant: options.variant, n: options.n, bytes: options.bytes, bucket: options.bucket }),
+  };
+  const child = spawn(
+    "bash",
+    ["-c", `ulimit -n ${ulimit} && exec "$0" "$1"`, process.execPath, path.join(options.scriptDir, "fd-worker.js")],
+    { stdio: ["pipe", "pipe", "pipe"], env },
+  );
+  const pid = child.pid as number;
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  let exited = false;
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  let buffer = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    buffer += d.toString();
+    let nl: number;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        stderr += `\n[stdout] ${line}`;
+      }
+      waiters.splice(0).forEach((w) => w());
+    }
+  });
+  // "close", not "exit": the last stdout line may still be in flight when the process exits.
+  const exit = new Promise<number | null>((resolve) =>
+    child.once("close", (code) => {
+      exited = true;
+      waiters.splice(0).forEach((w) => w());
+      resolve(code);
+    }),
+  );
+  const waitFor = async (key: string): Promise<Record<string, unknown> | undefined> => {
+    for (;;) {
+      const hit = lines.find((l) => key in l || "crash" in l);
+      if (hit) return hit;
+      if (exited) return undefined;
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+
+  const sampler = startFdSampler(pid, options.sampleEveryMs ?? 2);
+  const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 600_000);
+  let result: WorkerResult | undefined;
+  let crash: string | undefined;
+  try {
+    const ready = await waitFor("ready");
+    if (ready && "ready" in ready) {
+      await sampler.started();
+      await options.servers.reset();
+      sampler.reset();
+      child.stdin?.write("go\n");
+      const done = await waitFor("result");
+      if (done && "result" in done) result = done.result as WorkerResult;
+      else crash = (done?.crash as string | undefined) ?? `exited without a result: ${stderr.slice(-500)}`;
+    } else {
+      crash = (ready?.crash as string | undefined) ?? `exited before ready: ${stderr.slice(-500)}`;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const code = await exit;
+  const fds = await sampler.stop();
+  const counts = await options.servers.counts();
+
+  const byCode: Record<string, number> = { ...(result?.errors ?? {}) };
+  if (!result) {
+    const name = code === null ? "TIMEOUT" : crash?.split(":")[0] || "CRASH";
+    byCode[`CRASH:${name}`] = (byCode[`CRASH:${name}`] ?? 0) + 1;
+  }
+  const total = Object.values(byCode).reduce((a, b) => a + b, 0);
+  const wallMs = result?.wallMs ?? 0;
+  const row: FdRow = {
+    variant: options.variant,
+    n: options.n,
+    bytes: options.bytes,
+    errors: { total, byCode },
+    peakFds: fds.peak,
+    connections: counts.s3,
+    wallMs: Math.round(wallMs),
+    opsPerSec: result && wallMs > 0 ? round1((result.okOps / wallMs) * 1000) : 0,
+  };
+  return {
+    row,
+    okOps: result?.okOps ?? 0,
+    okItems: result?.okItems ?? 0,
+    sampler: fds,
+    serverPeakOpen: counts.s3PeakOpen,
+    clientCpuMs: Math.round(result?.cpuMs ?? 0),
+    serverCpuMs: counts.cpuMs,
+    messages: [...(result?.samples ?? []), ...(crash ? [crash] : [])],
+    budget: result?.budget,
+  };
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}

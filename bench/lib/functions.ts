@@ -1,0 +1,267 @@
+/**
+ * The bundled functions, run as they deploy: bundle size, cold init (fresh
+ * `node` processes requiring the bundle, which builds its clients at module
+ * scope), first invocation against the loopback servers, and the handler path
+ * (processor on a 100,000-line object; fanout with 20 concurrent batches of 10
+ * messages) under `ulimit -n 1024` with the parent sampling the child's fds.
+ *
+ * The environment of each function is the one the stack deploys (read from a
+ * synth), with only the values a loopback run must change replaced: bucket
+ * name, state machine ARN, endpoints, dummy credentials, and for the fetcher
+ * `ALLOW_HTTP` plus the test-only private-origin exemption for 127.0.0.1.
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { startLambdaChild, type LambdaChild } from "../../scripts/lib/lambda-child";
+import { startFdSampler } from "./fd-sampler";
+import type { ServersProcess } from "./servers-client";
+import { median, round } from "./stats";
+
+export const FUNCTIONS = ["fanout", "fetcher", "processor"] as const;
+export type FunctionRole = (typeof FUNCTIONS)[number];
+
+export const WORK_BUCKET = "bench-work";
+const STATE_MACHINE_ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:bench";
+
+/** The environment a bundle runs with here: the deployed variables plus loopback endpoints. */
+export function localFunctionEnv(
+  role: FunctionRole,
+  deployed: Readonly<Record<string, string>>,
+  endpoints: { s3: string; sfn: string; origin: string },
+): Record<string, string> {
+  const env: Record<string, string> = {
+    ...deployed,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_CONFIG_FILE: "/nonexistent/aws-config",
+    AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_SFN: endpoints.sfn,
+    WORK_BUCKET,
+  };
+  if (role === "fanout") env.STATE_MACHINE_ARN = STATE_MACHINE_ARN;
+  if (role === "fetcher") {
+    env.ALLOW_HTTP = "true";
+    env.FETCH_ALLOW_PRIVATE = new URL(endpoints.origin).host;
+  }
+  return env;
+}
+
+export interface ColdInit {
+  /** Median time to `require` the bundle (module scope: config, clients) in a fresh process, ms. */
+  readonly requireMs: number;
+  /** Median wall time of the whole fresh process (Node start + require + exit), ms. */
+  readonly processMs: number;
+  /** Open fds right after init (median). */
+  readonly fds: number;
+  readonly runs: number;
+}
+
+const COLD_INIT_SCRIPT = `
+"use strict";
+const { performance } = require("perf_hooks");
+const t0 = performance.now();
+require(process.argv[1]);
+const t1 = performance.now();
+let fds = -1;
+try { fds = require("fs").readdirSync("/proc/self/fd").length - 1; } catch {}
+process.stdout.write(JSON.stringify({ requireMs: t1 - t0, fds }), () => process.exit(0));
+`;
+
+export async function coldInit(bundle: string, env: Record<string, string>, runs: number): Promise<ColdInit> {
+  const requires: number[] = [];
+  const walls: number[] = [];
+  const fds: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    const child = spawn(process.execPath, ["-e", COLD_INIT_SCRIPT, bundle], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env, POWERTOOLS_LOG_LEVEL: "ERROR" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    walls.push(performance.now() - start);
+    if (code !== 0) throw new Error(`cold init of ${bundle} failed (exit ${code}): ${err.slice(-1000)}`);
+    const parsed = JSON.parse(out) as { requireMs: number; fds: number };
+    requires.push(parsed.requireMs);
+    fds.push(parsed.fds);
+  }
+  return {
+    requireMs: round(median(requires), 1),
+    processMs: round(median(walls), 1),
+    fds: median(fds),
+    runs,
+  };
+}
+
+export function bundleBytes(bundle: string): number {
+  return fs.statSync(bundle).size;
+}
+
+/** The parent's own client for arranging objects. */
+export function parentS3(endpoint: string): S3Client {
+  return new S3Client({
+    region: "us-east-1",
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+  });
+}
+
+export function textOfLines(lines: number): Buffer {
+  const parts: string[] = [];
+  for (let i = 0; i < lines; i++) parts.push(`line ${i} of the benchmark input\n`);
+  return Buffer.from(parts.join(""));
+}
+
+/** An SQS batch of `size` valid messages (distinct job ids). */
+export function sqsBatch(batch: number, size: number): { Records: { messageId: string; body: string }[] } {
+  const Records = [];
+  for (let i = 0; i < size; i++) {
+    Records.push({
+      messageId: `msg-${batch}-${i}`,
+      body: JSON.stringify({ jobId: `bench-${batch}-${i}`, items: [{ url: `https://example.com/${batch}/${i}` }] }),
+    });
+  }
+  return { Records };
+}
+
+export interface FirstInvocation {
+  /** Child start until the bundle was loaded (includes Node start), ms. */
+  readonly initMs: number;
+  /** The first invocation, ms. */
+  readonly invokeMs: number;
+  readonly ok: boolean;
+  readonly error?: string;
+}
+
+async function withChild<T>(bundle: string, role: FunctionRole, env: Record<string, string>, fn: (child: LambdaChild, initMs: number) => Promise<T>): Promise<T> {
+  const start = performance.now();
+  const child = await startLambdaChild({ bundle, functionName: `bench-${role}`, env, maxOpenFiles: 1024 });
+  const initMs = performance.now() - start;
+  try {
+    if (child.initError) throw new Error(`${role} init failed: ${child.initError.name}: ${child.initError.message}`);
+    return await fn(child, initMs);
+  } finally {
+    await child.close();
+  }
+}
+
+/** Loads the bundle in a fresh child and times its first invocation on a small, valid event. */
+export async function firstInvocation(
+  role: FunctionRole,
+  bundle: string,
+  env: Record<string, string>,
+  servers: ServersProcess,
+): Promise<FirstInvocation> {
+  let event: unknown;
+  if (role === "fanout") event = sqsBatch(9000, 1);
+  if (role === "fetcher") event = { jobId: "bench-first", index: 0, url: `${servers.originUrl}/text?lines=1000` };
+  if (role === "processor") {
+    const s3 = parentS3(servers.s3Endpoint());
+    await s3.send(new PutObjectCommand({ Bucket: WORK_BUCKET, Key: "jobs/bench-first/raw/1", Body: textOfLines(1000), ContentType: "text/plain" }));
+    s3.destroy();
+    event = { jobId: "bench-first", index: 1 };
+  }
+  return withChild(bundle, role, env, async (child, initMs) => {
+    const start = performance.now();
+    const result = await child.invoke(event);
+    const invokeMs = performance.now() - start;
+    return {
+      initMs: round(initMs, 1),
+      invokeMs: round(invokeMs, 1),
+      ok: result.ok,
+      error: result.ok ? undefined : `${result.error.name}: ${result.error.message}`,
+    };
+  });
+}
+
+export interface HandlerPath {
+  readonly peakFds: number;
+  readonly connections: number;
+  readonly wallMs: number;
+  readonly ok: boolean;
+  readonly detail: Record<string, unknown>;
+}
+
+/** The bundled processor splitting one `lines`-line object (fresh child; first invocation). */
+export async function processorPath(bundle: string, env: Record<string, string>, servers: ServersProcess, lines: number): Promise<HandlerPath> {
+  const s3 = parentS3(servers.s3Endpoint());
+  const body = textOfLines(lines);
+  await s3.send(new PutObjectCommand({ Bucket: WORK_BUCKET, Key: "jobs/bench-proc/raw/0", Body: body, ContentType: "text/plain" }));
+  s3.destroy();
+  return withChild(bundle, "processor", env, async (child) => {
+    const sampler = startFdSampler(child.pid);
+    await sampler.started();
+    await servers.reset();
+    sampler.reset();
+    const start = performance.now();
+    const result = await child.invoke<{ chunks: number; lines: number; bytes: number }>({ jobId: "bench-proc", index: 0 });
+    const wallMs = performance.now() - start;
+    const fds = await sampler.stop();
+    const counts = await servers.counts();
+    const ok = result.ok && result.result.lines === lines && result.result.bytes === body.length;
+    return {
+      peakFds: fds.peak,
+      connections: counts.s3,
+      wallMs: round(wallMs),
+      ok,
+      detail: {
+        lines,
+        bytes: body.length,
+        chunks: result.ok ? result.result.chunks : undefined,
+        error: result.ok ? undefined : `${result.error.name}: ${result.error.message}`,
+        sampler: fds,
+        maxSockets: Number(env.MAX_SOCKETS),
+        taskConcurrency: Number(env.TASK_CONCURRENCY),
+        chunkLines: Number(env.CHUNK_LINES),
+      },
+    };
+  });
+}
+
+/** The bundled fanout handling `batches` concurrent SQS batches of `size` messages in one execution environment. */
+export async function fanoutPath(bundle: string, env: Record<string, string>, servers: ServersProcess, batches: number, size: number): Promise<HandlerPath> {
+  return withChild(bundle, "fanout", env, async (child) => {
+    const sampler = startFdSampler(child.pid);
+    await sampler.started();
+    const before = await servers.executions();
+    await servers.reset();
+    sampler.reset();
+    const start = performance.now();
+    const results = await Promise.all(
+      Array.from({ length: batches }, (_, b) => child.invoke<{ batchItemFailures: unknown[] }>(sqsBatch(b, size))),
+    );
+    const wallMs = performance.now() - start;
+    const fds = await sampler.stop();
+    const counts = await servers.counts();
+    const after = await servers.executions();
+    const failedInvocations = results.filter((r) => !r.ok).length;
+    const retried = results.reduce((sum, r) => sum + (r.ok ? r.result.batchItemFailures.length : 0), 0);
+    const started = after.executions - before.executions;
+    return {
+      peakFds: fds.peak,
+      connections: counts.s3 + counts.sfn,
+      wallMs: round(wallMs),
+      ok: failedInvocations === 0 && retried === 0 && started === batches * size,
+      detail: {
+        batches,
+        messages: batches * size,
+        executionsStarted: started,
+        failedInvocations,
+        recordsRetried: retried,
+        s3Connections: counts.s3,
+        sfnConnections: counts.sfn,
+        sampler: fds,
+        maxSockets: Number(env.MAX_SOCKETS),
+        taskConcurrency: Number(env.TASK_CONCURRENCY),
+      },
+    };
+  });
+}

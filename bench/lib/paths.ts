@@ -1,0 +1,71 @@
+/**
+ * Where things are, and private copies of what the benchmark runs: other
+ * engineers' builds may rewrite dist/ while a benchmark runs, so the child
+ * scripts and function bundles are copied to a temporary folder first (the
+ * copies resolve their external packages through NODE_PATH).
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+export function findProjectRoot(start = __dirname): string {
+  let dir = start;
+  while (!fs.existsSync(path.join(dir, "package.json"))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`package.json not found above ${start}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+export interface PrivateCopies {
+  /** Folder with servers.js, fd-worker.js, rss-preload.js. */
+  readonly scriptDir: string;
+  /** Bundle path (index.js) per function name. */
+  readonly bundles: Record<string, string>;
+  /** Environment a copied script needs (NODE_PATH). */
+  readonly env: Record<string, string>;
+  remove(): void;
+}
+
+/** Reads a file that another process may be rewriting: retries until it looks complete. */
+function readComplete(file: string, complete: (text: string) => boolean): string {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      const text = fs.readFileSync(file, "utf8");
+      if (complete(text)) return text;
+    } catch {
+      // missing for a moment: retry
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  }
+  throw new Error(`could not read a complete ${file}`);
+}
+
+const hasSourceMapTail = (text: string) => /\/\/# sourceMappingURL=\S+\s*$/.test(text);
+
+export function privateCopies(root: string, scripts: readonly string[], functions: readonly string[]): PrivateCopies {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-"));
+  const scriptDir = path.join(dir, "bench");
+  fs.mkdirSync(scriptDir);
+  for (const name of scripts) {
+    const text = readComplete(path.join(root, "dist", "bench", `${name}.js`), hasSourceMapTail);
+    fs.writeFileSync(path.join(scriptDir, `${name}.js`), text);
+  }
+  const bundles: Record<string, string> = {};
+  for (const name of functions) {
+    const target = path.join(dir, "functions", name);
+    fs.mkdirSync(target, { recursive: true });
+    const text = readComplete(path.join(root, "dist", "functions", name, "index.js"), hasSourceMapTail);
+    fs.writeFileSync(path.join(target, "index.js"), text);
+    const map = path.join(root, "dist", "functions", name, "index.js.map");
+    if (fs.existsSync(map)) fs.copyFileSync(map, path.join(target, "index.js.map"));
+    bundles[name] = path.join(target, "index.js");
+  }
+  return {
+    scriptDir,
+    bundles,
+    env: { NODE_PATH: path.join(root, "node_modules") },
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
