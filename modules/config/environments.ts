@@ -89,8 +89,10 @@ const dev: EnvironmentConfig = {
       reservedConcurrency: 20, timeoutSeconds: 120, memoryMb: 512, maxSockets: 16, taskConcurrency: 4,
       sdkRequestTimeoutMs: 30_000, fetchTimeoutMs: 60_000, stateTimeoutSeconds: 150,
     },
+    // The processor keeps as many chunk PUTs in flight as it has pooled sockets:
+    // fewer leaves sockets idle (bench/: throughput), more only queues in the agent.
     processor: {
-      reservedConcurrency: 20, timeoutSeconds: 300, memoryMb: 1024, maxSockets: 50, taskConcurrency: 32,
+      reservedConcurrency: 20, timeoutSeconds: 300, memoryMb: 1024, maxSockets: 50, taskConcurrency: 50,
       sdkRequestTimeoutMs: 30_000, stateTimeoutSeconds: 330,
     },
     fd,
