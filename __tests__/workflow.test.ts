@@ -64,6 +64,16 @@ describe.each(["pipeline-dev", "pipeline-prod"])("%s state machine", (stackName)
     }
   });
 
+  test("throttling, expected under a burst, is retried longest", () => {
+    const { def } = deployedDefinition(stackName);
+    const inner = (def.States.FetchAndProcess as MapState).ItemProcessor.States;
+    for (const task of [inner.Fetch, inner.Process, def.States.Finalize] as TaskState[]) {
+      const throttle = task.Retry!.find((r) => r.ErrorEquals.includes("Lambda.TooManyRequestsException"))!;
+      expect(throttle.MaxAttempts).toBeGreaterThanOrEqual(10);
+      expect(Math.max(...task.Retry!.filter((r) => r !== throttle).map((r) => r.MaxAttempts ?? 3))).toBeLessThan(throttle.MaxAttempts!);
+    }
+  });
+
   test("an item that still fails is caught and recorded as failed, so the job still finalizes", () => {
     const { def } = deployedDefinition(stackName);
     const inner = (def.States.FetchAndProcess as MapState).ItemProcessor.States;

@@ -25,9 +25,22 @@ export interface DefinitionProps {
   readonly processTimeoutSeconds: number;
 }
 
-/** Backoff with full jitter on throttling and Lambda service errors, then on timeouts and our transient errors. */
+/**
+ * Backoff with full jitter. Throttling is expected under a burst (many executions
+ * share the task functions' reserved concurrency), so it is retried longest:
+ * up to 10 attempts, about 6 minutes in all. Then Lambda service errors, then
+ * timeouts and the functions' own transient errors.
+ */
 export const RETRY: readonly Retrier[] = [
-  { ErrorEquals: [...LAMBDA_TRANSIENT_ERRORS], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL" },
+  { ErrorEquals: ["Lambda.TooManyRequestsException"], IntervalSeconds: 2, MaxAttempts: 10, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL" },
+  {
+    ErrorEquals: LAMBDA_TRANSIENT_ERRORS.filter((e) => e !== "Lambda.TooManyRequestsException"),
+    IntervalSeconds: 2,
+    MaxAttempts: 6,
+    BackoffRate: 2,
+    MaxDelaySeconds: 60,
+    JitterStrategy: "FULL",
+  },
   { ErrorEquals: ["States.Timeout", ...ERRORS.transient], IntervalSeconds: 5, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL" },
 ];
 
