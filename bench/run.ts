@@ -27,7 +27,8 @@ import {
   WORK_BUCKET,
   type HandlerPath,
 } from "./lib/functions";
-import { findProjectRoot, privateCopies } from "./lib/paths";
+import { PROJECT_ROOT } from "../modules/bundle";
+import { privateCopies } from "./lib/paths";
 import {
   computeRatios,
   evaluateTargets,
@@ -143,7 +144,7 @@ function summarizeSynth(app: SynthRun[], cli: SynthRun[]): SynthResult {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const root = findProjectRoot();
+  const root = PROJECT_ROOT;
   const plan = parsePlan(process.argv.slice(2), root);
   const command = `npm run bench${plan.mode === "quick" ? " -- --quick" : ""}`;
   const loadStart = os.loadavg().map((x) => round(x, 2));

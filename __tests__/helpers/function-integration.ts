@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { bundleDir, bundleFunction } from "../../modules/bundle";
+import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 
 export const BUCKET = "work-bucket";
 export const MAX_SOCKETS = 16;
@@ -46,14 +47,7 @@ export function removeBundleCopies(): void {
 /** Environment of a child running a bundle against loopback servers. */
 export function childEnv(endpoints: { s3: string; sfn?: string }, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_CONFIG_FILE: "/nonexistent/aws-config",
-    AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-    AWS_ENDPOINT_URL_S3: endpoints.s3,
-    ...(endpoints.sfn ? { AWS_ENDPOINT_URL_SFN: endpoints.sfn } : {}),
+    ...loopbackAwsEnv(endpoints),
     POWERTOOLS_LOG_LEVEL: "WARN",
     WORK_BUCKET: BUCKET,
     MAX_SOCKETS: String(MAX_SOCKETS),

@@ -8,6 +8,7 @@ import * as path from "path";
 import { startFdSampler, type FdSample } from "./fd-sampler";
 import type { ServersProcess } from "./servers-client";
 import type { Variant, WorkerResult } from "../fd-worker";
+import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 
 export const VARIANTS: readonly Variant[] = ["naive", "sdk-default", "ours"];
 
@@ -64,13 +65,7 @@ export async function runFdCell(options: FdCellOptions): Promise<FdCellDetail> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     ...options.env,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_CONFIG_FILE: "/nonexistent/aws-config",
-    AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-    AWS_ENDPOINT_URL_S3: endpoint,
+    ...loopbackAwsEnv({ s3: endpoint }),
     WORK_BUCKET: options.bucket,
     ...options.budgetEnv,
     BENCH_CELL: JSON.stringify({ variant: options.variant, n: options.n, bytes: options.bytes, bucket: options.bucket }),

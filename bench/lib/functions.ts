@@ -17,6 +17,7 @@ import { startLambdaChild, type LambdaChild } from "../../scripts/lib/lambda-chi
 import { startFdSampler } from "./fd-sampler";
 import type { ServersProcess } from "./servers-client";
 import { median, round } from "./stats";
+import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 
 export const FUNCTIONS = ["fanout", "fetcher", "processor"] as const;
 export type FunctionRole = (typeof FUNCTIONS)[number];
@@ -32,14 +33,7 @@ export function localFunctionEnv(
 ): Record<string, string> {
   const env: Record<string, string> = {
     ...deployed,
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_CONFIG_FILE: "/nonexistent/aws-config",
-    AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-    AWS_ENDPOINT_URL_S3: endpoints.s3,
-    AWS_ENDPOINT_URL_SFN: endpoints.sfn,
+    ...loopbackAwsEnv({ s3: endpoints.s3, sfn: endpoints.sfn }),
     WORK_BUCKET,
   };
   if (role === "fanout") env.STATE_MACHINE_ARN = STATE_MACHINE_ARN;

@@ -8,16 +8,6 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export function findProjectRoot(start = __dirname): string {
-  let dir = start;
-  while (!fs.existsSync(path.join(dir, "package.json"))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`package.json not found above ${start}`);
-    dir = parent;
-  }
-  return dir;
-}
-
 export interface PrivateCopies {
   /** Folder with servers.js, fd-worker.js, rss-preload.js. */
   readonly scriptDir: string;

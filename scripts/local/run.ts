@@ -30,6 +30,7 @@ import { EventSourceMapping, LocalQueue } from "./sqs";
 import { buildSummary, type Summary } from "./summary";
 import { readPipeline, stackFile, synthesize, type LocalFunction, type PipelineModel } from "./synth";
 import { LocalStateMachine } from "./workflow";
+import { loopbackAwsEnv } from "../lib/loopback-env";
 
 export interface LocalRunOptions {
   readonly messages: number;
@@ -434,15 +435,7 @@ function functionEnv(
 ): Record<string, string> {
   const env: Record<string, string> = {
     ...fn.environment,
-    AWS_REGION: local.region,
-    AWS_DEFAULT_REGION: local.region,
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    AWS_EC2_METADATA_DISABLED: "true",
-    AWS_CONFIG_FILE: "/nonexistent/aws-config",
-    AWS_SHARED_CREDENTIALS_FILE: "/nonexistent/aws-credentials",
-    AWS_ENDPOINT_URL_S3: local.s3,
-    AWS_ENDPOINT_URL_SFN: local.sfn,
+    ...loopbackAwsEnv({ s3: local.s3, sfn: local.sfn, region: local.region }),
     AWS_LAMBDA_FUNCTION_NAME: fn.functionName,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "1024",
     POWERTOOLS_LOG_LEVEL: "WARN",
