@@ -8,25 +8,8 @@ import type { PoolStats } from "./lambda-pool";
 import type { MappingStats } from "./sqs";
 import type { TaskStats } from "./workflow";
 
-export interface FunctionSummary {
-  readonly functionName: string;
-  readonly reservedConcurrency: number;
-  /** Local execution environments (child processes) at most: min(reserved, cap). */
-  readonly environments: number;
-  readonly invocations: number;
-  readonly throttles: number;
-  readonly errors: number;
-  readonly errorsByName: Record<string, number>;
-  readonly coldStarts: number;
-  /** Most invocations in flight at once (admitted; bounded by reserved concurrency). */
-  readonly peakConcurrent: number;
-  /** Most invocations running in environments at once (bounded by `environments`). */
-  readonly peakRunning: number;
-  /** Highest open file descriptor count of any one environment (ulimit -n 1024). */
-  readonly peakOpenFds: number;
-  /** Mean time an invocation ran, and waited for a free local environment (ms). */
-  readonly meanDurationMs: number;
-  readonly meanWaitMs: number;
+/** A function's pool statistics (see `PoolStats`), plus what only an execution can see. */
+export interface FunctionSummary extends Omit<PoolStats, "name"> {
   /** For functions the Map calls: most calls in flight at once within one execution (≤ Map MaxConcurrency). */
   readonly peakConcurrentPerExecution?: number;
 }
@@ -138,23 +121,9 @@ export function buildSummary(i: SummaryInput): Summary {
   const l = i.ledger;
   const problems = [...i.extraProblems, ...l.problems];
   const functions: Record<string, FunctionSummary> = {};
-  for (const p of i.pools) {
-    functions[p.name] = {
-      functionName: p.functionName,
-      reservedConcurrency: p.reservedConcurrency,
-      environments: p.environments,
-      invocations: p.invocations,
-      throttles: p.throttles,
-      errors: p.errors,
-      errorsByName: p.errorsByName,
-      coldStarts: p.coldStarts,
-      peakConcurrent: p.peakConcurrent,
-      peakRunning: p.peakRunning,
-      peakOpenFds: p.peakOpenFds,
-      meanDurationMs: p.meanDurationMs,
-      meanWaitMs: p.meanWaitMs,
-      ...(i.perExecutionPeak[p.name] !== undefined ? { peakConcurrentPerExecution: i.perExecutionPeak[p.name] } : {}),
-    };
+  for (const { name, ...stats } of i.pools) {
+    const perExecution = i.perExecutionPeak[name];
+    functions[name] = { ...stats, ...(perExecution !== undefined ? { peakConcurrentPerExecution: perExecution } : {}) };
   }
   const seconds = i.wallTimeMs / 1000;
   const ok = l.balanced && problems.length === 0 && i.settled;
