@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { findTerraform, initValidatePlanAsync, MIRROR_ENV, missingTerraformMessage } from "../scripts/lib/terraform";
+import { findTerraform, initValidatePlan, MIRROR_ENV, missingTerraformMessage } from "../scripts/lib/terraform";
 import { synthProject, type SynthResult } from "./helpers/synth";
 
 const terraformBin = findTerraform();
@@ -32,7 +32,7 @@ describeTf("offline terraform", () => {
   test.concurrent.each(["state", "pipeline-dev", "pipeline-prod"])(
     "%s: init from the mirror, validate and plan succeed with nothing to destroy",
     async (stack) => {
-      const { step, result } = await initValidatePlanAsync(synth.stackDir(stack), { workDir: path.join(workDir, stack), offline: true });
+      const { step, result } = await initValidatePlan(synth.stackDir(stack), { workDir: path.join(workDir, stack), offline: true });
       if (!result.ok) throw new Error(`terraform ${step} failed for ${stack}:\n${result.output.slice(-4000)}`);
       const summary = result.output.match(/Plan: (\d+) to add, (\d+) to change, (\d+) to destroy/);
       expect(summary).not.toBeNull();

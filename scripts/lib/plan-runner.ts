@@ -4,10 +4,9 @@
  * one at a time because a shared provider plugin cache is not safe for
  * concurrent installs (and with a mirror it takes about a second).
  */
-import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { findTerraform, missingTerraformMessage, OFFLINE_OVERRIDE_FILE, prepareOffline } from "./terraform";
+import { OFFLINE_OVERRIDE_FILE, prepareOffline, terraformAsync } from "./terraform";
 
 /** Name of the binary plan written into each stack folder. */
 export const PLAN_FILE = "tfplan";
@@ -48,33 +47,6 @@ export class InitQueue {
     this.tail = result.catch(() => undefined);
     return result;
   }
-}
-
-export interface ProcessResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs terraform in `cwd` without a shell; resolves on exit, never rejects on a failing command. */
-export function terraformAsync(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<ProcessResult> {
-  const bin = findTerraform();
-  if (!bin) return Promise.reject(new Error(missingTerraformMessage()));
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    child.on("error", reject);
-    child.on("close", (code, signal) =>
-      resolve({
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
-      }),
-    );
-  });
 }
 
 /** init + plan + show of one stack folder. */

@@ -6,7 +6,7 @@
  * and gives the provider mock credentials with every AWS lookup skipped.
  * Used by the offline Terraform tests and by `npm run plan`.
  */
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -109,6 +109,11 @@ export interface TerraformRunOptions {
 
 export interface TerraformResult {
   readonly ok: boolean;
+  /** Exit code (128 when ended by a signal). */
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stdout then stderr, for messages. */
   readonly output: string;
 }
 
@@ -133,46 +138,32 @@ export function prepareOffline(stackDir: string): void {
   fs.writeFileSync(path.join(stackDir, OFFLINE_OVERRIDE_FILE), JSON.stringify(offlineOverride(), null, 2));
 }
 
-/** Runs one terraform command in `stackDir`; never throws on a failing command. */
-export function terraform(stackDir: string, args: string[], env: NodeJS.ProcessEnv): TerraformResult {
-  const bin = findTerraform();
-  if (!bin) throw new Error(missingTerraformMessage());
-  const r = spawnSync(bin, args, { cwd: stackDir, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
-  return { ok: r.status === 0, output: `${r.stdout ?? ""}${r.stderr ?? ""}` };
-}
-
-/** `terraform init`, `validate` and `plan -out` of one stack; stops at the first failure. */
-export function initValidatePlan(
-  stackDir: string,
-  opts: TerraformRunOptions & { planFile?: string },
-): { step: "init" | "validate" | "plan"; result: TerraformResult } {
-  if (opts.offline) prepareOffline(stackDir);
-  const env = terraformEnv(opts);
-  const init = terraform(stackDir, ["init", "-input=false", "-no-color", "-reconfigure"], env);
-  if (!init.ok) return { step: "init", result: init };
-  const validate = terraform(stackDir, ["validate", "-no-color"], env);
-  if (!validate.ok) return { step: "validate", result: validate };
-  const planArgs = ["plan", "-input=false", "-no-color", "-lock=false"];
-  if (opts.planFile) planArgs.push(`-out=${opts.planFile}`);
-  return { step: "plan", result: terraform(stackDir, planArgs, env) };
-}
-
-/** Like `terraform`, without blocking the event loop, so stacks can run side by side. */
-export function terraformAsync(stackDir: string, args: string[], env: NodeJS.ProcessEnv): Promise<TerraformResult> {
+/**
+ * Runs one terraform command in `stackDir` without a shell and without blocking
+ * the event loop (stacks run side by side); resolves on exit, never rejects on a
+ * failing command.
+ */
+export function terraformAsync(stackDir: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<TerraformResult> {
   const bin = findTerraform();
   if (!bin) return Promise.reject(new Error(missingTerraformMessage()));
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { cwd: stackDir, env, stdio: ["ignore", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    child.stdout.on("data", (c: Buffer) => chunks.push(c));
-    child.stderr.on("data", (c: Buffer) => chunks.push(c));
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ ok: code === 0, output: Buffer.concat(chunks).toString("utf8") }));
+    child.on("close", (code, signal) => {
+      const stdout = Buffer.concat(out).toString("utf8");
+      const stderr = Buffer.concat(err).toString("utf8");
+      const exit = code ?? (signal ? 128 : 1);
+      resolve({ ok: exit === 0, code: exit, stdout, stderr, output: stdout + stderr });
+    });
   });
 }
 
-/** Like `initValidatePlan`, asynchronously. */
-export async function initValidatePlanAsync(
+/** `terraform init`, `validate` and `plan` of one stack; stops at the first failure. */
+export async function initValidatePlan(
   stackDir: string,
   opts: TerraformRunOptions & { planFile?: string },
 ): Promise<{ step: "init" | "validate" | "plan"; result: TerraformResult }> {
@@ -185,12 +176,4 @@ export async function initValidatePlanAsync(
   const planArgs = ["plan", "-input=false", "-no-color", "-lock=false"];
   if (opts.planFile) planArgs.push(`-out=${opts.planFile}`);
   return { step: "plan", result: await terraformAsync(stackDir, planArgs, env) };
-}
-
-/** `terraform show -json <planFile>` parsed. */
-export function showPlanJson(stackDir: string, planFile: string, env: NodeJS.ProcessEnv): unknown {
-  const bin = findTerraform();
-  if (!bin) throw new Error(missingTerraformMessage());
-  const out = execFileSync(bin, ["show", "-json", planFile], { cwd: stackDir, env, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
-  return JSON.parse(out);
 }
