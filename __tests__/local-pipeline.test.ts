@@ -189,6 +189,40 @@ describe("npm run local follows the synthesized configuration", () => {
       synth.cleanup();
     }
   });
+
+  it("records a job whose Finalize fails: the definition's fallback writes status.json, the execution fails, nothing is lost", async () => {
+    const statuses: (Record<string, unknown> | undefined)[] = [];
+    const summary = await runLocal({
+      messages: 3,
+      itemsPerMessage: 2,
+      badRatio: 0,
+      badItemRatio: 0,
+      faults: parseFaults("finalize-fail:1"),
+      seed: 3,
+      env: "dev",
+      timeScale: 0.01,
+      retryScale: 0.1,
+      maxEnvironments: 2,
+      fetchTimeoutMs: 3000,
+      timeoutSeconds: 60,
+      beforeClose: async (ctx) => {
+        for (const p of ctx.planned) if (p.jobId) statuses.push(await readJson(ctx.s3, ctx.bucket, KEYS.status(p.jobId)));
+      },
+    });
+    expect(summary.problems).toEqual([]);
+    expect(summary.ok).toBe(true);
+    expect(summary.lost).toBe(0);
+    expect(summary.ledger).toMatchObject({ sent: 3, failed: 3, succeeded: 0, balanced: true });
+    expect(summary.executions.failed).toBe(3);
+    expect(statuses).toHaveLength(3);
+    for (const status of statuses) {
+      expect(status).toMatchObject({ status: "finalize-failed", error: "InjectedFinalizeFailure" });
+      expect(status?.items).toEqual([
+        expect.objectContaining({ index: 0, status: "succeeded" }),
+        expect.objectContaining({ index: 1, status: "succeeded" }),
+      ]);
+    }
+  });
 });
 
 describe("the SQS model", () => {

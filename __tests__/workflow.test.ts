@@ -84,6 +84,21 @@ describe.each(["pipeline-dev", "pipeline-prod"])("%s state machine", (stackName)
     expect(inner.ItemSucceeded).toMatchObject({ Type: "Pass", End: true, Parameters: { status: "succeeded" } });
   });
 
+  test("a Finalize that still fails has Step Functions write status.json itself, then fails the execution", () => {
+    const { def } = deployedDefinition(stackName);
+    expect(def.States.Finalize.Catch).toEqual([{ ErrorEquals: ["States.ALL"], ResultPath: "$.finalizeError", Next: "RecordFinalizeFailure" }]);
+    const record = def.States.RecordFinalizeFailure as TaskState;
+    expect(record.Resource).toBe("arn:aws:states:::aws-sdk:s3:putObject");
+    expect(record.Parameters).toMatchObject({
+      "Bucket.$": "$.bucket",
+      "Key.$": "States.Format('jobs/{}/status.json', $.jobId)",
+      Body: { "jobId.$": "$.jobId", status: "finalize-failed", "error.$": "$.finalizeError.Error", "items.$": "$.results" },
+    });
+    expect(record.Retry?.length).toBeGreaterThan(0);
+    expect(record.Next).toBe("FinalizeFailed");
+    expect(def.States.FinalizeFailed).toMatchObject({ Type: "Fail", Error: "FinalizeFailed" });
+  });
+
   test("timeouts nest: each state's TimeoutSeconds exceeds its function's timeout", () => {
     const { def } = deployedDefinition(stackName);
     const inner = (def.States.FetchAndProcess as MapState).ItemProcessor.States;
@@ -123,6 +138,7 @@ describe("Workflow construct", () => {
     fetchTimeoutSeconds: 150,
     processTimeoutSeconds: 330,
     logRetentionDays: 14,
+    workBucketArn: "arn:aws:s3:::work",
   };
 
   test("refuses MaxConcurrency 0, which would mean unlimited", () => {
@@ -133,6 +149,13 @@ describe("Workflow construct", () => {
 
   test("refuses a log retention CloudWatch does not accept", () => {
     expect(() => Testing.synthScope((s) => new Workflow(s, "wf", { ...props, logRetentionDays: 10 }))).toThrow(/logRetentionDays \(10\) must be one of/);
+  });
+
+  test("its role may write a job's status.json in the work bucket and no other object", () => {
+    const out = JSON.parse(Testing.synthScope((s) => new Workflow(s, "wf", props)));
+    const [pol] = Object.values(out.resource.aws_iam_role_policy) as TfJson[];
+    const s3 = JSON.parse(pol.policy).Statement.filter((s: TfJson) => String(s.Action).startsWith("s3:"));
+    expect(s3).toEqual([expect.objectContaining({ Action: "s3:PutObject", Resource: "arn:aws:s3:::work/jobs/*/status.json" })]);
   });
 
   test("its role may invoke the two task functions and nothing else", () => {

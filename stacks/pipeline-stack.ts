@@ -136,6 +136,7 @@ export class PipelineStack extends TerraformStack {
       fetchTimeoutSeconds: b.fetcher.stateTimeoutSeconds,
       processTimeoutSeconds: b.processor.stateTimeoutSeconds,
       logRetentionDays: env.logRetentionDays,
+      workBucketArn: bucket.bucketArn,
     });
 
     const fanout = new PipelineFunction(this, "fanout", {

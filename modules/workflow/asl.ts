@@ -55,7 +55,15 @@ export type MapState = Transition & {
   readonly ResultPath?: string | null;
 };
 
-export type State = TaskState | PassState | MapState;
+/** Ends the execution as failed (the ExecutionsFailed alarm watches for it). */
+export interface FailState {
+  readonly Type: "Fail";
+  readonly Comment?: string;
+  readonly Error: string;
+  readonly Cause: string;
+}
+
+export type State = TaskState | PassState | MapState | FailState;
 
 export interface StateMachineDefinition {
   readonly Comment?: string;

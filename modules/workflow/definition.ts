@@ -1,8 +1,12 @@
-import { ERRORS } from "../../functions/shared/contract";
+import { ERRORS, KEYS } from "../../functions/shared/contract";
 import type { Catcher, Retrier, StateMachineDefinition, TaskState } from "./asl";
 
 /** The optimised Lambda integration (errors keep the function's error name). */
 export const LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke";
+/** The AWS SDK integration Step Functions uses to write an object itself, with no Lambda. */
+export const S3_PUT_OBJECT = "arn:aws:states:::aws-sdk:s3:putObject";
+/** Status of a job whose Finalize failed after its retries (written by the state machine itself). */
+export const FINALIZE_FAILED_STATUS = "finalize-failed";
 
 /** Lambda service errors worth retrying (AWS's recommended set plus throttling). */
 export const LAMBDA_TRANSIENT_ERRORS = [
@@ -60,7 +64,9 @@ function invoke(functionArn: string, payload: Record<string, unknown>, timeoutSe
 /**
  * The pipeline's state machine: a Map over the message's items (Fetch, then
  * Process; a failure after retries records the item as failed) and a Finalize
- * that writes `status.json`.
+ * that writes `status.json`. Should Finalize itself fail after its retries, the
+ * state machine writes `status.json` directly (status "finalize-failed") and
+ * then fails the execution, so the job is recorded and the alarm fires.
  *
  * Input: `{ jobId, bucket, manifestKey, items: [{ url }] }` (what fanout starts).
  * Output: `{ statusKey, succeeded, failed }`.
@@ -126,7 +132,34 @@ export function buildDefinition(p: DefinitionProps): StateMachineDefinition {
           "succeeded.$": "$.Payload.succeeded",
           "failed.$": "$.Payload.failed",
         },
+        // The message is already acknowledged: a Finalize that still fails must not take the job's record with it.
+        Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.finalizeError", Next: "RecordFinalizeFailure" }],
         End: true,
+      },
+      RecordFinalizeFailure: {
+        Type: "Task",
+        Comment: "Step Functions writes status.json itself (no Lambda): every item's outcome and why Finalize failed.",
+        Resource: S3_PUT_OBJECT,
+        Parameters: {
+          "Bucket.$": "$.bucket",
+          "Key.$": `States.Format('${KEYS.status("{}")}', $.jobId)`,
+          ContentType: "application/json",
+          Body: {
+            "jobId.$": "$.jobId",
+            status: FINALIZE_FAILED_STATUS,
+            "error.$": "$.finalizeError.Error",
+            "cause.$": "$.finalizeError.Cause",
+            "items.$": "$.results",
+          },
+        },
+        Retry: [{ ErrorEquals: ["States.ALL"], IntervalSeconds: 2, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 30, JitterStrategy: "FULL" }],
+        ResultPath: null,
+        Next: "FinalizeFailed",
+      },
+      FinalizeFailed: {
+        Type: "Fail",
+        Error: "FinalizeFailed",
+        Cause: "Finalize failed after its retries; status.json records each item's outcome and the error.",
       },
     },
   };

@@ -4,12 +4,15 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { SfnStateMachine } from "@cdktf/provider-aws/lib/sfn-state-machine";
 import { Token } from "cdktf";
 import { Construct } from "constructs";
+import { KEYS } from "../../functions/shared/contract";
 import { assumeRolePolicy, policyDocument } from "../iam";
 import { assertRetentionDays } from "../retention";
 import type { StateMachineDefinition } from "./asl";
 import { buildDefinition, type DefinitionProps } from "./definition";
 
 export interface WorkflowProps extends DefinitionProps {
+  /** ARN of the work bucket: the state machine may write a job's status.json there when Finalize fails. */
+  readonly workBucketArn: string;
   /** State machine name. 1..80 characters of [A-Za-z0-9_-]. */
   readonly name: string;
   /** Retention of the state machine's log group; a value CloudWatch accepts. */
@@ -60,6 +63,12 @@ export class Workflow extends Construct {
           Effect: "Allow",
           Action: "lambda:InvokeFunction",
           Resource: [props.fetcherArn, `${props.fetcherArn}:*`, props.processorArn, `${props.processorArn}:*`],
+        },
+        {
+          Sid: "RecordFinalizeFailure",
+          Effect: "Allow",
+          Action: "s3:PutObject",
+          Resource: `${props.workBucketArn}/${KEYS.status("*")}`,
         },
         {
           // CloudWatch Logs delivery for Step Functions supports no resource-level permissions.

@@ -8,6 +8,8 @@
  *   duplicate       each SQS delivery is delivered a second time (at-least-once)
  *   poison          each good message's StartExecution always fails (500), so it
  *                   goes back to the queue until maxReceiveCount sends it to the DLQ
+ *   finalize-fail   each execution's Finalize fails as if after all its retries, so
+ *                   the definition's own fallback writes status.json and fails it
  *
  * S3 and origin faults come from a small HTTP proxy on 127.0.0.1 in front of the
  * real server; everything else passes through untouched.
@@ -15,11 +17,11 @@
 import * as http from "http";
 import type { AddressInfo, Socket } from "net";
 
-export const FAULT_NAMES = ["s3-503", "origin-timeout", "origin-reset", "duplicate", "poison"] as const;
+export const FAULT_NAMES = ["s3-503", "origin-timeout", "origin-reset", "duplicate", "poison", "finalize-fail"] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
 export type FaultRates = Readonly<Record<FaultName, number>>;
 
-export const NO_FAULTS: FaultRates = { "s3-503": 0, "origin-timeout": 0, "origin-reset": 0, duplicate: 0, poison: 0 };
+export const NO_FAULTS: FaultRates = { "s3-503": 0, "origin-timeout": 0, "origin-reset": 0, duplicate: 0, poison: 0, "finalize-fail": 0 };
 
 /** Parses `name:rate,…` (rates in [0, 1]); an empty string means no faults. */
 export function parseFaults(spec: string | undefined): FaultRates {

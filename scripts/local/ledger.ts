@@ -5,7 +5,8 @@
  * Each message must end in exactly one of
  *   succeeded  an execution (found through its manifest's messageId) that wrote
  *              status.json with no failed item
- *   failed     an execution whose status.json records failed items
+ *   failed     an execution whose status.json records failed items, or whose
+ *              Finalize failed and the definition's fallback wrote status.json
  *   rejected   `rejected/{messageId}.json` in the work bucket
  *   dlq        in the dead-letter queue
  * A message in none is lost; in more than one, counted twice. status.json is
@@ -14,6 +15,7 @@
  * problem makes the run fail.
  */
 import { KEYS } from "../../functions/shared/contract";
+import { FINALIZE_FAILED_STATUS } from "../../modules/workflow/definition";
 import type { PlannedMessage } from "./producer";
 import type { QueuedMessage } from "./sqs";
 import type { ExecutionRecord } from "./workflow";
@@ -140,11 +142,23 @@ export async function buildLedger(input: LedgerInput): Promise<LedgerResult> {
     if (expectedJob && expectedJob !== execution.name) {
       problems.push(`execution ${execution.name}: message ${messageId} should have run as ${expectedJob}`);
     }
+    const status = objects.get(KEYS.status(jobId));
     if (execution.status !== "SUCCEEDED") {
+      if (execution.status === "FAILED" && status?.status === FINALIZE_FAILED_STATUS) {
+        // Finalize failed after its retries and the definition's fallback recorded the job: failed, not lost.
+        const recorded = Array.isArray(status.items) ? status.items.length : -1;
+        const expected = Array.isArray(execution.input?.items) ? execution.input.items.length : 0;
+        if (recorded !== expected) problems.push(`execution ${execution.name}: status.json (${FINALIZE_FAILED_STATUS}) has ${recorded} items, the execution had ${expected}`);
+        if (!status.error) problems.push(`execution ${execution.name}: status.json (${FINALIZE_FAILED_STATUS}) names no error`);
+        unexpected.push(`execution ${execution.name}: Finalize failed (${String(status.error)}); status.json recorded by the state machine`);
+        entry.items = Math.max(recorded, 0);
+        entry.failedItems = entry.items;
+        entry.outcomes.push("failed");
+        continue;
+      }
       problems.push(`execution ${execution.name} (message ${messageId}): ${execution.status}${execution.error ? `: ${execution.error}` : ""}`);
       continue;
     }
-    const status = objects.get(KEYS.status(jobId));
     if (!status) {
       problems.push(`execution ${execution.name} (message ${messageId}): succeeded but ${KEYS.status(jobId)} is missing`);
       continue;

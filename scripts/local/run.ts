@@ -15,7 +15,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { GetObjectCommand, ListObjectsCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { bundleDir } from "../../modules/bundle";
 import { ENV } from "../../functions/shared/contract";
 import { startOriginServer } from "../lib/origin-server";
@@ -231,12 +231,25 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     await Promise.all([...pools.values()].map((p) => p.warm()));
     if (initFailure) throw initFailure;
 
+    // The bucket itself (not through the fault proxy): what Step Functions writes with
+    // its own S3 integration, and what the ledger reads.
+    const direct = new S3Client({
+      region: model.region,
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+    cleanup.push(() => direct.destroy());
     stateMachine = new LocalStateMachine({
       definition: model.definition,
       stateMachineArn: model.stateMachineArn,
       pools,
       retryScale: options.retryScale,
       random,
+      putObject: async (Bucket, Key, Body, ContentType) => {
+        await direct.send(new PutObjectCommand({ Bucket, Key, Body, ContentType }));
+      },
+      finalizeFailRate: options.faults["finalize-fail"],
     });
 
     // 5. The queue and its event source mapping.
@@ -313,13 +326,6 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     clearInterval(ticker);
 
     // 7. The ledger, from the bucket itself (not through the fault proxy).
-    const direct = new S3Client({
-      region: model.region,
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    cleanup.push(() => direct.destroy());
     const ledgerStarted = Date.now();
     const ledger = await buildLedger({ planned, queue: queue.messages, executions: sm.executions, bucket: bucketReader(direct, model.bucketName) });
 
@@ -343,6 +349,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       "origin-reset": originProxy.counts.injected.reset ?? 0,
       duplicate: queue.counts().duplicatesInjected,
       poison: sfnProxy.counts.injected["500"] ?? 0,
+      "finalize-fail": sm.tasks.Finalize?.errors.InjectedFinalizeFailure ?? 0,
     };
     const summary = buildSummary({
       ledger,

@@ -38,6 +38,7 @@ export function installPromiseWithResolvers(): void {
 }
 
 export const LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke";
+export const S3_PUT_OBJECT = "arn:aws:states:::aws-sdk:s3:putObject";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -134,6 +135,10 @@ export interface LocalStateMachineOptions {
   /** Multiplies the definition's retry waits (1 = as in AWS). */
   readonly retryScale: number;
   readonly random: () => number;
+  /** Carries out the definition's `aws-sdk:s3:putObject` tasks (the local S3). */
+  readonly putObject: (bucket: string, key: string, body: string, contentType?: string) => Promise<void>;
+  /** Share of Finalize calls that fail as if after all their retries (fault `finalize-fail`). @default 0 */
+  readonly finalizeFailRate?: number;
 }
 
 export class LocalStateMachine {
@@ -221,6 +226,18 @@ export class LocalStateMachine {
   private async task(record: ExecutionRecord, state: TaskStateInfo, input: Json): Promise<Json> {
     const stats = this.tasks[state.name];
     stats.calls++;
+    if (state.resource === S3_PUT_OBJECT) {
+      // Step Functions serializes a JSON Body to text, as here.
+      const body = typeof input?.Body === "string" ? input.Body : JSON.stringify(input?.Body);
+      await this.options.putObject(String(input?.Bucket), String(input?.Key), body, input?.ContentType);
+      stats.succeeded++;
+      return { ETag: `"local-${stats.calls}"` };
+    }
+    if (state.name === "Finalize" && (this.options.finalizeFailRate ?? 0) > this.options.random()) {
+      // Not a name the definition retries: straight to its Catch, as after exhausted retries.
+      stats.errors.InjectedFinalizeFailure = (stats.errors.InjectedFinalizeFailure ?? 0) + 1;
+      throw taskError("InjectedFinalizeFailure", "fault finalize-fail: Finalize failed after its retries");
+    }
     const integrated = state.resource === LAMBDA_INVOKE || state.resource.startsWith(`${LAMBDA_INVOKE}:`);
     const target: string = integrated ? input?.FunctionName : state.resource;
     const event = integrated ? input?.Payload : input;
