@@ -117,7 +117,7 @@ export class PipelineStack extends TerraformStack {
         [ENV.chunkBytes]: String(env.processor.chunkBytes),
       },
       statements: [
-        { Sid: "ReadJobObjects", Effect: "Allow", Action: "s3:GetObject", Resource: objects("jobs/*/raw/*", "jobs/*/results/*") },
+        { Sid: "ReadRawObjects", Effect: "Allow", Action: "s3:GetObject", Resource: objects("jobs/*/raw/*") },
         {
           Sid: "WriteJobOutputs",
           Effect: "Allow",
