@@ -10,7 +10,7 @@
  * Anything else: 404. `requests` lists every path+query served, in order.
  */
 import * as http from "http";
-import type { AddressInfo, Socket } from "net";
+import { listenOnLoopback } from "./listen";
 
 export interface OriginServer {
   /** `http://127.0.0.1:<port>` */
@@ -23,7 +23,6 @@ export interface OriginServer {
 export async function startOriginServer(options: { host?: string } = {}): Promise<OriginServer> {
   const host = options.host ?? "127.0.0.1";
   const requests: string[] = [];
-  const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     requests.push(req.url ?? "");
     const url = new URL(req.url ?? "/", "http://origin");
@@ -62,20 +61,11 @@ export async function startOriginServer(options: { host?: string } = {}): Promis
         return res.end();
     }
   });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
+  const { port, close } = await listenOnLoopback(server, host);
   return {
     url: `http://${host}:${port}`,
     port,
     requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }

@@ -6,7 +6,7 @@
  * start the execution; `failNext` injects errors (throttling, 5xx) for tests.
  */
 import * as http from "http";
-import type { AddressInfo, Socket } from "net";
+import { listenOnLoopback } from "./listen";
 
 export interface StartedExecution {
   readonly name: string;
@@ -37,7 +37,6 @@ export interface SfnEndpoint {
 export async function startSfnEndpoint(options: SfnEndpointOptions = {}): Promise<SfnEndpoint> {
   const host = options.host ?? "127.0.0.1";
   const executions = new Map<string, StartedExecution>();
-  const sockets = new Set<Socket>();
   let calls = 0;
   let failures: { count: number; status: number; type: string } = { count: 0, status: 500, type: "InternalFailure" };
 
@@ -91,12 +90,7 @@ export async function startSfnEndpoint(options: SfnEndpointOptions = {}): Promis
       handle(req, raw, res).catch((error) => reply(res, 500, { __type: "InternalFailure", message: String(error) }));
     });
   });
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  const { port } = server.address() as AddressInfo;
+  const { port, close } = await listenOnLoopback(server, host);
   return {
     endpoint: `http://${host}:${port}`,
     executions,
@@ -104,10 +98,6 @@ export async function startSfnEndpoint(options: SfnEndpointOptions = {}): Promis
     failNext(count, error = { status: 500, type: "InternalFailure" }) {
       failures = { count, ...error };
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }

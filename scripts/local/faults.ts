@@ -15,7 +15,7 @@
  * real server; everything else passes through untouched.
  */
 import * as http from "http";
-import type { AddressInfo, Socket } from "net";
+import { listenOnLoopback } from "../lib/listen";
 
 export const FAULT_NAMES = ["s3-503", "origin-timeout", "origin-reset", "duplicate", "poison", "finalize-fail"] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
@@ -85,7 +85,6 @@ export interface FaultProxy {
 }
 
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
-  const sockets = new Set<Socket>();
   const counts = { requests: 0, injected: {} as Record<string, number> };
   // Keep-alive towards the target, like the clients do towards us.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -137,22 +136,16 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     apply(req, res);
   });
   server.keepAliveTimeout = 30_000;
-  server.on("connection", (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenOnLoopback(server);
+  const { port } = listening;
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
     counts,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        agent.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => {
+      agent.destroy();
+      return listening.close();
+    },
   };
 }
 
