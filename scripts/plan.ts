@@ -36,7 +36,7 @@ import {
   type PlanJson,
   type StackSummary,
 } from "./lib/plan-summary";
-import { findTerraform, missingTerraformMessage, providerMirror, MIRROR_ENV, OFFLINE_OVERRIDE_FILE, terraformEnv } from "./lib/terraform";
+import { ensureProviderMirror, findTerraform, missingTerraformMessage, providerMirror, OFFLINE_OVERRIDE_FILE, terraformEnv } from "./lib/terraform";
 
 const USAGE = `usage: npm run plan -- [options]
 
@@ -197,9 +197,10 @@ async function main(argv: string[]): Promise<number> {
     console.error(missingTerraformMessage());
     return 1;
   }
+  const mirrorNote = ensureProviderMirror();
   const mirror = providerMirror(); // throws on a wrong TF_PROVIDER_MIRROR
   log(`mode: ${opts.offline ? "offline" : "real"} (${opts.modeReason})`);
-  log(mirror ? `providers: filesystem mirror ${mirror}` : `providers: public registry (${MIRROR_ENV} unset)`);
+  log(mirror ? `providers: filesystem mirror ${mirror}` : `providers: public registry (${mirrorNote})`);
 
   // Offline runs synthesize outside cdktf.out: their override (local backend, mock
   // keys) must never be where `cdktf deploy` looks (cdktf keeps extra files in

@@ -6,7 +6,7 @@
  * and gives the provider mock credentials with every AWS lookup skipped.
  * Used by the offline Terraform tests and by `npm run plan`.
  */
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -54,6 +54,26 @@ export function providerMirror(): string | undefined {
     throw new Error(`${MIRROR_ENV}=${mirror} does not hold the AWS provider ${AWS_PROVIDER_VERSION} (no ${providerDir})`);
   }
   return mirror;
+}
+
+/**
+ * When `TF_PROVIDER_MIRROR` is unset, searches the disk for a filesystem mirror
+ * holding the pinned AWS provider and sets the variable to it (so child processes
+ * inherit it). Found by searching, never by a fixed path. Returns a line saying
+ * what was done, for the caller's log.
+ */
+export function ensureProviderMirror(): string {
+  if (process.env[MIRROR_ENV]) return `${MIRROR_ENV}=${process.env[MIRROR_ENV]}`;
+  const r = spawnSync(
+    "find",
+    ["/", "-maxdepth", "8", "-type", "d", "-path", `*/registry.terraform.io/hashicorp/aws/${AWS_PROVIDER_VERSION}`, "-not", "-path", "/proc/*"],
+    // find exits non-zero on unreadable folders but still prints what it found.
+    { encoding: "utf8", timeout: 15_000, stdio: ["ignore", "pipe", "ignore"] },
+  );
+  const hit = (r.stdout ?? "").split("\n").find(Boolean);
+  if (!hit) return `${MIRROR_ENV} unset and no mirror found: providers come from the public registry`;
+  process.env[MIRROR_ENV] = path.resolve(hit, "..", "..", "..", "..");
+  return `${MIRROR_ENV} unset; using the provider mirror found at ${process.env[MIRROR_ENV]}`;
 }
 
 /**
