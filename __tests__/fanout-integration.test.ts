@@ -8,7 +8,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";
 import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
 import { startSfnEndpoint, type SfnEndpoint } from "../scripts/lib/sfn-endpoint";
-import { BUCKET, FD_LIMIT, childEnv, getJson, listKeys, privateBundle, removeBundleCopies, testS3 } from "./helpers/function-integration";
+import { BUCKET, FD_LIMIT, childEnv, getJson, listKeys, bundlePath, testS3 } from "./helpers/function-integration";
 import { jobMessage, sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 const STATE_MACHINE_ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:pipeline";
@@ -24,7 +24,7 @@ beforeAll(async () => {
   [s3server, sfn] = await Promise.all([startS3Server({ buckets: [BUCKET] }), startSfnEndpoint()]);
   s3 = testS3(s3server.endpoint);
   child = await startLambdaChild({
-    bundle: privateBundle("fanout"),
+    bundle: bundlePath("fanout"),
     functionName: "fanout",
     env: childEnv(
       { s3: s3server.endpoint, sfn: sfn.endpoint },
@@ -37,7 +37,6 @@ afterAll(async () => {
   await child?.close();
   s3?.destroy();
   await Promise.all([s3server?.close(), sfn?.close()]);
-  removeBundleCopies();
 });
 
 describe("fanout bundle over loopback S3 and Step Functions under ulimit -n 1024", () => {

@@ -9,7 +9,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";
 import { startOriginServer, type OriginServer } from "../scripts/lib/origin-server";
 import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
-import { BUCKET, FD_LIMIT, childEnv, getBytes, privateBundle, removeBundleCopies, testS3 } from "./helpers/function-integration";
+import { BUCKET, FD_LIMIT, childEnv, getBytes, bundlePath, testS3 } from "./helpers/function-integration";
 
 const MAX_BYTES = 10 * 1024 * 1024;
 /** Roomy, so a 9 MiB upload on a busy machine never hits it; the timeout test uses its own child. */
@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 function startFetcher(timeoutMs: number): Promise<LambdaChild> {
   return startLambdaChild({
-    bundle: privateBundle("fetcher"),
+    bundle: bundlePath("fetcher"),
     functionName: "fetcher",
     env: childEnv(
       { s3: s3server.endpoint },
@@ -49,7 +49,6 @@ afterAll(async () => {
   await child?.close();
   s3?.destroy();
   await Promise.all([s3server?.close(), origin?.close()]);
-  removeBundleCopies();
 });
 
 /** Fetches `url` as a new item of job "fetch". */

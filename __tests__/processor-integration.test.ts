@@ -14,9 +14,8 @@ import {
   getBytes,
   getJson,
   listKeys,
-  privateBundle,
+  bundlePath,
   putText,
-  removeBundleCopies,
   testS3,
 } from "./helpers/function-integration";
 
@@ -31,7 +30,7 @@ beforeAll(async () => {
   s3server = await startS3Server({ buckets: [BUCKET] });
   s3 = testS3(s3server.endpoint);
   child = await startLambdaChild({
-    bundle: privateBundle("processor"),
+    bundle: bundlePath("processor"),
     functionName: "processor",
     env: childEnv({ s3: s3server.endpoint }, { CHUNK_LINES: String(CHUNK_LINES), CHUNK_BYTES: "4096" }),
   });
@@ -41,7 +40,6 @@ afterAll(async () => {
   await child?.close();
   s3?.destroy();
   await s3server?.close();
-  removeBundleCopies();
 });
 
 describe("processor bundle over loopback S3 under ulimit -n 1024", () => {
@@ -121,7 +119,7 @@ describe("processor bundle over loopback S3 under ulimit -n 1024", () => {
   test("a bundle started without MAX_SOCKETS fails its init with a message naming the variable", async () => {
     const env = childEnv({ s3: s3server.endpoint });
     delete env.MAX_SOCKETS;
-    const broken = await startLambdaChild({ bundle: privateBundle("processor"), functionName: "processor", env });
+    const broken = await startLambdaChild({ bundle: bundlePath("processor"), functionName: "processor", env });
     try {
       expect(broken.initError).toEqual({ name: "ConfigurationError", message: "MAX_SOCKETS environment variable is not set" });
       expect(await broken.invoke({ jobId: "x", index: 0 })).toMatchObject({ ok: false, error: { name: "ConfigurationError" } });

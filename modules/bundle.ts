@@ -112,25 +112,37 @@ export function buildBundle(name: string, outRoot?: string): Bundle {
   }
   const outdir = bundleDir(name, outRoot);
   const options = buildOptions(name, outdir);
-  const result = buildSync(options);
+  const result = buildSync({ ...options, write: false });
   if (result.errors.length > 0) {
     throw new Error(`function "${name}": esbuild failed: ${result.errors.map((e) => e.text).join("; ")}`);
   }
   const files: Record<string, [Uint8Array, { mtime: Date }]> = {};
-  for (const f of ["index.js", "index.js.map"]) {
-    files[f] = [fs.readFileSync(path.join(outdir, f)), { mtime: ZIP_MTIME }];
+  fs.mkdirSync(outdir, { recursive: true });
+  for (const out of result.outputFiles) {
+    writeAtomically(out.path, out.contents);
+    files[path.basename(out.path)] = [out.contents, { mtime: ZIP_MTIME }];
   }
   const zip = zipSync(files, { level: 9 });
   const zipPath = `${outdir}.zip`;
-  fs.writeFileSync(zipPath, zip);
+  writeAtomically(zipPath, zip);
   const zipSha256 = sha256(zip, "base64");
   const inputs: Record<string, string> = {};
   for (const file of Object.keys(result.metafile?.inputs ?? {})) {
     inputs[file] = sha256(fs.readFileSync(path.join(PROJECT_ROOT, file)));
   }
   const stamp: Stamp = { options: optionsKey(options), inputs, zipSha256 };
-  fs.writeFileSync(stampPath(outdir), JSON.stringify(stamp));
+  writeAtomically(stampPath(outdir), JSON.stringify(stamp));
   return { dir: outdir, zipPath, zipSha256 };
+}
+
+/**
+ * Writes through a temporary file and a rename, so a process loading the bundle
+ * (a test or benchmark child) never sees a half-written file while another rebuilds it.
+ */
+function writeAtomically(file: string, data: Uint8Array | string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
 }
 
 /** Bundles every function; used by `npm run build` and the test setup. */

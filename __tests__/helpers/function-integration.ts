@@ -5,11 +5,9 @@
  * access to the developer's AWS config) and a parent-side S3 client for
  * arranging and checking objects.
  */
-import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { bundleDir, bundleFunction } from "../../modules/bundle";
+import { bundleFunction } from "../../modules/bundle";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 
 export const BUCKET = "work-bucket";
@@ -17,31 +15,9 @@ export const MAX_SOCKETS = 16;
 /** The bound the issue sets: peak open fds ≤ MAX_SOCKETS + 40. */
 export const FD_LIMIT = MAX_SOCKETS + 40;
 
-const copies: string[] = [];
-
-/** Copies dist/functions/<name>/ into a temp folder (building it first if missing); returns the index.js path. */
-export function privateBundle(name: string): string {
-  const source = path.join(bundleDir(name), "index.js");
-  for (let attempt = 0; attempt < 20; attempt++) {
-    if (!fs.existsSync(source)) bundleFunction(name);
-    try {
-      const code = fs.readFileSync(source, "utf8");
-      if (!code.includes("//# sourceMappingURL=")) throw new Error("bundle is being written");
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `bundle-${name}-`));
-      copies.push(dir);
-      fs.writeFileSync(path.join(dir, "index.js"), code);
-      const map = `${source}.map`;
-      if (fs.existsSync(map)) fs.copyFileSync(map, path.join(dir, "index.js.map"));
-      return path.join(dir, "index.js");
-    } catch {
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); // another worker is rebuilding: wait
-    }
-  }
-  throw new Error(`could not read the bundle of ${name} at ${source}`);
-}
-
-export function removeBundleCopies(): void {
-  for (const dir of copies.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+/** The bundle's index.js (built if missing; bundles are written atomically, so a concurrent rebuild is safe). */
+export function bundlePath(name: string): string {
+  return path.join(bundleFunction(name).dir, "index.js");
 }
 
 /** Environment of a child running a bundle against loopback servers. */
