@@ -9,15 +9,17 @@ export const LAMBDA_FD_LIMIT = 1024;
 
 /**
  * File descriptors a function holds with no work in flight. Measured: a Node 20
- * process with the bundled handler loaded holds 20 (`bench/`, "cold init"); the
- * Lambda runtime adds its Runtime API connection and log pipes, so we budget 40.
+ * process with a bundled handler loaded holds 19 (`bench/results/latest.md`,
+ * "fds after init"); the Lambda runtime adds its Runtime API connection and log
+ * pipes, so we budget 40.
  */
 export const DEFAULT_FD_BASELINE = 40;
 
 /**
  * File descriptors per in-flight task beyond the pooled sockets (a socket being
  * replaced while its predecessor closes, a stream's pipe). Measured in `bench/`
- * ("handler path"): peak fds minus baseline minus sockets stays under 1 per task.
+ * ("handler path"): the processor with 50 sockets and 50 tasks in flight peaks at
+ * 70 fds, i.e. 19 baseline + 50 sockets + 1 — well under 1 per task; 2 leaves margin.
  */
 export const DEFAULT_FDS_PER_TASK = 2;
 
