@@ -22,7 +22,8 @@ import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 import { detectAwsCredentials } from "./lib/aws-credentials";
-import { InitQueue, mapLimit, planStack, type StackOutcome } from "./lib/plan-runner";
+import { mapBounded } from "../functions/shared/bounded";
+import { InitQueue, planStack, type StackOutcome } from "./lib/plan-runner";
 import {
   allHits,
   catalogFromConfig,
@@ -231,7 +232,7 @@ async function main(argv: string[]): Promise<number> {
 
     const started = Date.now();
     const initQueue = new InitQueue();
-    const outcomes: StackOutcome[] = await mapLimit(selected, opts.parallel, ([stack, dir]) =>
+    const outcomes: StackOutcome[] = await mapBounded(selected, opts.parallel, ([stack, dir]) =>
       planStack(stack, dir, { offline: opts.offline, env, initQueue, log }),
     );
     log(`${selected.length} stack(s) planned in ${((Date.now() - started) / 1000).toFixed(1)} s (${Math.min(opts.parallel, selected.length)} at once)`);

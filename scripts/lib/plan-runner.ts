@@ -94,17 +94,3 @@ export async function planStack(stack: string, dir: string, opts: StackRunOption
   if (show.code !== 0) return done("show", false, `${text}\n${show.stdout}${show.stderr}`);
   return done("done", true, plan.stdout, show.stdout);
 }
-
-/** Runs `fn` over `items` with at most `limit` in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
-}
