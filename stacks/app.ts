@@ -12,7 +12,7 @@ export interface BuildAppOptions {
 /** Every stack of the project: `state` and one `pipeline-<env>` per environment. */
 export function buildApp(config: ProjectConfig, options: BuildAppOptions = {}): App {
   validateProject(config);
-  const app = new App({ outdir: options.outdir, skipValidation: false });
+  const app = new App({ outdir: options.outdir });
   new StateStack(app, "state", { config, backend: config.state.backend });
   for (const env of config.environments) {
     new PipelineStack(app, `pipeline-${env.name}`, { config, env });

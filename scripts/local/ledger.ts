@@ -14,6 +14,7 @@
  * same as the execution output). Anything inconsistent is a problem, and any
  * problem makes the run fail.
  */
+import { mapBounded } from "../../functions/shared/bounded";
 import { KEYS } from "../../functions/shared/contract";
 import { FINALIZE_FAILED_STATUS } from "../../modules/workflow/definition";
 import type { PlannedMessage } from "./producer";
@@ -242,16 +243,8 @@ export async function buildLedger(input: LedgerInput): Promise<LedgerResult> {
 
 /** Reads every key, 16 at a time. */
 async function readAll(bucket: BucketReader, keys: readonly string[]): Promise<Map<string, Record<string, unknown> | undefined>> {
-  const out = new Map<string, Record<string, unknown> | undefined>();
-  let next = 0;
-  const worker = async () => {
-    while (next < keys.length) {
-      const key = keys[next++];
-      out.set(key, await bucket.getJson(key));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
-  return out;
+  const values = await mapBounded(keys, 16, (key) => bucket.getJson(key));
+  return new Map(keys.map((key, i) => [key, values[i]]));
 }
 
 /** status.json against the execution: one item per index, counts consistent with the items and the output. */
