@@ -21,6 +21,19 @@ export const ENV = {
   stateMachineArn: "STATE_MACHINE_ARN",
   /** Max items in one message (fanout). */
   maxItemsPerJob: "MAX_ITEMS_PER_JOB",
+  /** Longest item URL accepted, in characters (fanout). */
+  maxUrlLength: "MAX_URL_LENGTH",
+  /**
+   * The task state's HeartbeatSeconds (fetcher, processor): the worker sends
+   * SendTaskHeartbeat well within it while it works.
+   */
+  taskHeartbeatSeconds: "TASK_HEARTBEAT_SECONDS",
+  /**
+   * maxReceiveCount of the worker's work queue (fetcher, processor): on the last
+   * receive a transient failure is reported with SendTaskFailure instead of
+   * going back to a queue that would move it to the DLQ.
+   */
+  workQueueMaxReceiveCount: "WORK_QUEUE_MAX_RECEIVE_COUNT",
   /** "true" lets `http:` URLs through (fanout validation, fetcher). */
   allowHttp: "ALLOW_HTTP",
   /** Whole-fetch timeout in ms (fetcher). */
@@ -58,6 +71,8 @@ export const METRICS = {
   executionStarted: "ExecutionStarted",
   /** fanout: records handed back to SQS for a retry (unit: Count). */
   recordRetried: "RecordRetried",
+  /** fetcher, processor: a work-queue message whose task token was already closed (duplicate or stale delivery; unit: Count). */
+  taskTokenClosed: "TaskTokenClosed",
 } as const;
 
 /**
@@ -70,12 +85,25 @@ export const ERRORS = {
   permanent: ["FetchRefusedError", "FetchTooLargeError", "OriginHttpError", "InvalidInputError", "RawObjectMissingError"],
 } as const;
 
-/** S3 key layout in the work bucket. */
+/**
+ * S3 key layout in the work bucket. Everything that grows with a job lives
+ * here, never in the execution's state: the manifest (the Map's item reader),
+ * each item's outcome (results/ or failures/), the map run's result files and
+ * the final status.
+ */
 export const KEYS = {
+  /** The job's items: a JSON array of `{ index, url }` (the Distributed Map reads it). */
   manifest: (jobId: string) => `jobs/${jobId}/manifest.json`,
   raw: (jobId: string, index: number) => `jobs/${jobId}/raw/${index}`,
   chunk: (jobId: string, index: number, n: number) => `jobs/${jobId}/chunks/${index}/${n}`,
+  /** A succeeded item's outcome (processor). */
   result: (jobId: string, index: number) => `jobs/${jobId}/results/${index}.json`,
+  /** A failed item's outcome: `{ index, url, error, cause }` (written by the state machine itself). */
+  failure: (jobId: string, index: number | string) => `jobs/${jobId}/failures/${index}.json`,
+  resultsPrefix: (jobId: string) => `jobs/${jobId}/results/`,
+  failuresPrefix: (jobId: string) => `jobs/${jobId}/failures/`,
+  /** Where the Distributed Map's ResultWriter writes the map run's manifest and result files. */
+  mapResults: (jobId: string) => `jobs/${jobId}/map`,
   status: (jobId: string) => `jobs/${jobId}/status.json`,
   rejected: (messageId: string) => `rejected/${messageId}.json`,
   /** Prefixes for IAM scoping. */
@@ -85,5 +113,54 @@ export const KEYS = {
 /** Job id rule (DESIGN.md). */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** Step Functions' limit on execution input, in bytes. */
-export const SFN_MAX_INPUT_BYTES = 256 * 1024;
+/** S3 user metadata of the manifest: the SQS message that created the job. */
+export const MANIFEST_METADATA = { messageId: "message-id" } as const;
+
+/** Step Functions' limit on any state's input or output (and the execution's), in bytes. */
+export const SFN_MAX_PAYLOAD_BYTES = 256 * 1024;
+/** Step Functions' limit on one execution's history (STANDARD). */
+export const SFN_MAX_HISTORY_EVENTS = 25_000;
+/** SendTaskFailure's limits: error name and cause lengths, in characters. */
+export const SFN_MAX_ERROR_CHARS = 256;
+export const SFN_MAX_CAUSE_CHARS = 32_768;
+/** The largest SQS message (SQS raised it from 256 KiB to 1 MiB in 2025; the queues set it explicitly). */
+export const SQS_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+/** Longest cause a worker reports with SendTaskFailure (and that status.json keeps per item). */
+export const TASK_CAUSE_MAX_CHARS = 1024;
+
+/** The execution input: a pointer to the job in S3, never its items. */
+export interface ExecutionInput {
+  readonly jobId: string;
+  readonly bucket: string;
+  readonly manifestKey: string;
+  readonly itemCount: number;
+}
+
+/**
+ * The body of a work-queue message, as the state machine's
+ * `sqs:sendMessage.waitForTaskToken` task sends it: the task token to answer
+ * with, and the worker's input.
+ */
+export interface TaskMessage<I = unknown> {
+  readonly taskToken: string;
+  readonly input: I;
+}
+
+/** fetcher task input. */
+export interface FetchTaskInput {
+  readonly jobId: string;
+  readonly index: number;
+  readonly url: string;
+}
+/** processor task input: split one item's raw object. */
+export interface ProcessTaskInput {
+  readonly jobId: string;
+  readonly index: number;
+}
+/** processor task input: build status.json from the item outcomes in S3. */
+export interface FinalizeTaskInput {
+  readonly action: "finalize";
+  readonly jobId: string;
+  readonly itemCount: number;
+}

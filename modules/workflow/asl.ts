@@ -29,6 +29,8 @@ export type TaskState = Transition & {
   readonly ResultSelector?: Record<string, unknown>;
   readonly ResultPath?: string | null;
   readonly TimeoutSeconds?: number;
+  /** With `.waitForTaskToken`: the longest gap between the worker's heartbeats (< TimeoutSeconds). */
+  readonly HeartbeatSeconds?: number;
   readonly Retry?: readonly Retrier[];
   readonly Catch?: readonly Catcher[];
 };
@@ -38,21 +40,36 @@ export type PassState = Transition & {
   readonly Comment?: string;
   readonly Parameters?: Record<string, unknown>;
   readonly ResultPath?: string | null;
+  readonly OutputPath?: string | null;
 };
 
+/** A Distributed Map: items read from S3, each processed by a child execution of its own. */
 export type MapState = Transition & {
   readonly Type: "Map";
   readonly Comment?: string;
-  readonly ItemsPath: string;
+  /** Where the items come from (an S3 object), so they never enter the state. */
+  readonly ItemReader: {
+    readonly Resource: "arn:aws:states:::s3:getObject";
+    readonly ReaderConfig: { readonly InputType: "JSON"; readonly MaxItems?: number };
+    readonly Parameters: Record<string, unknown>;
+  };
   readonly ItemSelector?: Record<string, unknown>;
   /** Finite: 0 would mean unlimited, which the budget refuses. */
   readonly MaxConcurrency: number;
+  readonly ToleratedFailurePercentage?: number;
+  readonly Label?: string;
   readonly ItemProcessor: {
-    readonly ProcessorConfig: { readonly Mode: "INLINE" };
+    readonly ProcessorConfig: { readonly Mode: "DISTRIBUTED"; readonly ExecutionType: "STANDARD" };
     readonly StartAt: string;
     readonly States: Record<string, State>;
   };
+  /** Child outputs go to S3; the Map's own output is a small pointer to them. */
+  readonly ResultWriter: {
+    readonly Resource: "arn:aws:states:::s3:putObject";
+    readonly Parameters: Record<string, unknown>;
+  };
   readonly ResultPath?: string | null;
+  readonly Catch?: readonly Catcher[];
 };
 
 /** Ends the execution as failed (the ExecutionsFailed alarm watches for it). */

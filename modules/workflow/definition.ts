@@ -1,144 +1,180 @@
 import { ERRORS, KEYS } from "../../functions/shared/contract";
 import type { Catcher, Retrier, StateMachineDefinition, TaskState } from "./asl";
 
-/** The optimised Lambda integration (errors keep the function's error name). */
-export const LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke";
+/** The SQS integration that hands a task token to a worker and waits for its answer. */
+export const SQS_SEND_WAIT_FOR_TOKEN = "arn:aws:states:::sqs:sendMessage.waitForTaskToken";
 /** The AWS SDK integration Step Functions uses to write an object itself, with no Lambda. */
 export const S3_PUT_OBJECT = "arn:aws:states:::aws-sdk:s3:putObject";
+/** The Distributed Map's item reader and result writer. */
+export const S3_GET_OBJECT_READER = "arn:aws:states:::s3:getObject";
+export const S3_PUT_OBJECT_WRITER = "arn:aws:states:::s3:putObject";
 /** Status of a job whose Finalize failed after its retries (written by the state machine itself). */
 export const FINALIZE_FAILED_STATUS = "finalize-failed";
 
-/** Lambda service errors worth retrying (AWS's recommended set plus throttling). */
-export const LAMBDA_TRANSIENT_ERRORS = [
-  "Lambda.TooManyRequestsException",
-  "Lambda.ServiceException",
-  "Lambda.AWSLambdaException",
-  "Lambda.SdkClientException",
-] as const;
+/** Errors of the SendMessage call itself (the task never reached its queue). */
+export const SQS_SEND_ERRORS = ["SQS.SdkClientException", "SQS.AmazonSQSException"] as const;
+/** A task whose worker never answered in time: the message waited too long, or went to the DLQ. */
+export const TASK_TIMEOUT_ERRORS = ["States.Timeout", "States.HeartbeatTimeout"] as const;
+/** The Distributed Map's own S3 access (reading the manifest, writing the result files). */
+export const MAP_RUN_ERRORS = ["States.ItemReaderFailed", "States.ResultWriterFailed"] as const;
 
-export interface DefinitionProps {
-  /** ARN of the fetcher function (a token at synth time). */
-  readonly fetcherArn: string;
-  /** ARN of the processor function, which also runs Finalize. */
-  readonly processorArn: string;
-  /** Map MaxConcurrency (budget rule 5). */
-  readonly mapMaxConcurrency: number;
-  /** TimeoutSeconds of the Fetch state (> fetcher timeout, rule 7). */
-  readonly fetchTimeoutSeconds: number;
-  /** TimeoutSeconds of the Process and Finalize states (> processor timeout, rule 7). */
-  readonly processTimeoutSeconds: number;
+/** One worker's queue and the task timing derived from the budget (see `taskTiming`). */
+export interface TaskQueue {
+  /** URL of the work queue (a token at synth time). */
+  readonly queueUrl: string;
+  /** TimeoutSeconds: covers the wait in the queue and every receive (budget rule 7). */
+  readonly timeoutSeconds: number;
+  /** HeartbeatSeconds: the longest gap between two heartbeats (budget rule 7: < timeoutSeconds). */
+  readonly heartbeatSeconds: number;
 }
 
+export interface DefinitionProps {
+  /** The fetcher's work queue (Fetch). */
+  readonly fetchQueue: TaskQueue;
+  /** The processor's work queue (Process and Finalize). */
+  readonly processQueue: TaskQueue;
+  /** Distributed Map MaxConcurrency: child executions at once per job (budget rule 5). */
+  readonly mapMaxConcurrency: number;
+}
+
+const jitter = { BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL" } as const;
+
 /**
- * Backoff with full jitter. Throttling is expected under a burst (many executions
- * share the task functions' reserved concurrency), so it is retried longest:
- * up to 10 attempts, about 6 minutes in all. Then Lambda service errors, then
- * timeouts and the functions' own transient errors.
+ * Retries of a worker task. There is no Retry on throttling: a task is a message
+ * on its worker's queue, and the queue's event source mapping admits messages no
+ * faster than the worker's reserved concurrency allows, so nothing is throttled.
+ * The worker's transient errors are retried by its queue (redelivery); they reach
+ * the state machine only from the last receive, and get one more round here.
  */
-export const RETRY: readonly Retrier[] = [
-  { ErrorEquals: ["Lambda.TooManyRequestsException"], IntervalSeconds: 2, MaxAttempts: 10, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL" },
-  {
-    ErrorEquals: LAMBDA_TRANSIENT_ERRORS.filter((e) => e !== "Lambda.TooManyRequestsException"),
-    IntervalSeconds: 2,
-    MaxAttempts: 6,
-    BackoffRate: 2,
-    MaxDelaySeconds: 60,
-    JitterStrategy: "FULL",
-  },
-  { ErrorEquals: ["States.Timeout", ...ERRORS.transient], IntervalSeconds: 5, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL" },
+export const WORKER_RETRY: readonly Retrier[] = [
+  { ErrorEquals: [...SQS_SEND_ERRORS], IntervalSeconds: 2, MaxAttempts: 5, ...jitter },
+  { ErrorEquals: [...TASK_TIMEOUT_ERRORS], IntervalSeconds: 5, MaxAttempts: 2, ...jitter },
+  { ErrorEquals: [...ERRORS.transient], IntervalSeconds: 5, MaxAttempts: 2, ...jitter },
+];
+
+/** Writes Step Functions makes itself (outcomes, the fallback status): S3 errors are all worth a retry. */
+export const S3_WRITE_RETRY: readonly Retrier[] = [
+  { ErrorEquals: ["States.ALL"], IntervalSeconds: 2, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 30, JitterStrategy: "FULL" },
 ];
 
 /** Any error left after the retries marks the item failed; the job still finishes. */
-const CATCH_ITEM: readonly Catcher[] = [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: "ItemFailed" }];
+const CATCH_ITEM: readonly Catcher[] = [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: "RecordItemFailure" }];
 
-function invoke(functionArn: string, payload: Record<string, unknown>, timeoutSeconds: number): Omit<TaskState, "Next" | "End"> {
+/** A task on a worker's queue: the message carries the task token and the worker's input. */
+function workerTask(queue: TaskQueue, input: Record<string, unknown>): Omit<TaskState, "Next" | "End"> {
   return {
     Type: "Task",
-    Resource: LAMBDA_INVOKE,
-    Parameters: { FunctionName: functionArn, Payload: payload },
-    TimeoutSeconds: timeoutSeconds,
-    Retry: RETRY,
+    Resource: SQS_SEND_WAIT_FOR_TOKEN,
+    Parameters: { QueueUrl: queue.queueUrl, MessageBody: { "taskToken.$": "$$.Task.Token", input } },
+    TimeoutSeconds: queue.timeoutSeconds,
+    HeartbeatSeconds: queue.heartbeatSeconds,
+    Retry: WORKER_RETRY,
   };
 }
 
 /**
- * The pipeline's state machine: a Map over the message's items (Fetch, then
- * Process; a failure after retries records the item as failed) and a Finalize
- * that writes `status.json`. Should Finalize itself fail after its retries, the
- * state machine writes `status.json` directly (status "finalize-failed") and
- * then fails the execution, so the job is recorded and the alarm fires.
+ * The pipeline's state machine. The execution carries a pointer to the job, not
+ * its items: `{ jobId, bucket, manifestKey, itemCount }`. A Distributed Map reads
+ * the items from the manifest in S3 and runs one STANDARD child execution per
+ * item (Fetch on the fetcher's queue, then Process on the processor's), whose
+ * outcome goes to S3 (`results/{i}.json` by the processor, `failures/{i}.json` by
+ * the state machine itself); the map run's own results go to S3 too. Finalize,
+ * on the processor's queue, builds `status.json` from S3. Every state's input and
+ * output stays small whatever the job's size, and each child has its own history.
  *
- * Input: `{ jobId, bucket, manifestKey, items: [{ url }] }` (what fanout starts).
+ * Should Finalize fail after its retries, the state machine writes `status.json`
+ * itself (status "finalize-failed") and fails the execution, so the job keeps a
+ * record and the alarm fires.
+ *
  * Output: `{ statusKey, succeeded, failed }`.
  */
 export function buildDefinition(p: DefinitionProps): StateMachineDefinition {
   return {
-    Comment: "Fan out a job's items: fetch each URL into S3, split it into chunks, then record the job's status.",
+    Comment: "Fan out a job's items from its manifest in S3: fetch each URL, split it into chunks, record each outcome in S3, then the job's status.",
     StartAt: "FetchAndProcess",
     States: {
       FetchAndProcess: {
         Type: "Map",
-        ItemsPath: "$.items",
-        ItemSelector: { "jobId.$": "$.jobId", "index.$": "$$.Map.Item.Index", "url.$": "$$.Map.Item.Value.url" },
+        Comment: "One child execution per item of the manifest; outcomes are written to S3, never gathered into the state.",
+        ItemReader: {
+          Resource: S3_GET_OBJECT_READER,
+          ReaderConfig: { InputType: "JSON" },
+          Parameters: { "Bucket.$": "$.bucket", "Key.$": "$.manifestKey" },
+        },
+        ItemSelector: {
+          "jobId.$": "$.jobId",
+          "bucket.$": "$.bucket",
+          "index.$": "$$.Map.Item.Value.index",
+          "url.$": "$$.Map.Item.Value.url",
+        },
         MaxConcurrency: p.mapMaxConcurrency,
+        // Every child catches its item's errors; one that still fails has no outcome in S3, which Finalize records.
+        ToleratedFailurePercentage: 100,
+        Label: "item",
         ItemProcessor: {
-          ProcessorConfig: { Mode: "INLINE" },
+          ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" },
           StartAt: "Fetch",
           States: {
             Fetch: {
-              ...invoke(p.fetcherArn, { "jobId.$": "$.jobId", "index.$": "$.index", "url.$": "$.url" }, p.fetchTimeoutSeconds),
-              ResultSelector: {
-                "key.$": "$.Payload.key",
-                "bytes.$": "$.Payload.bytes",
-                "sha256.$": "$.Payload.sha256",
-                "contentType.$": "$.Payload.contentType",
-              },
+              ...workerTask(p.fetchQueue, { "jobId.$": "$.jobId", "index.$": "$.index", "url.$": "$.url" }),
+              ResultSelector: { "key.$": "$.key", "bytes.$": "$.bytes" },
               ResultPath: "$.fetch",
               Catch: CATCH_ITEM,
               Next: "Process",
             },
             Process: {
-              ...invoke(p.processorArn, { "jobId.$": "$.jobId", "index.$": "$.index" }, p.processTimeoutSeconds),
-              ResultSelector: {
-                "resultKey.$": "$.Payload.resultKey",
-                "chunks.$": "$.Payload.chunks",
-                "bytes.$": "$.Payload.bytes",
-                "lines.$": "$.Payload.lines",
-                "sha256.$": "$.Payload.sha256",
-              },
-              ResultPath: "$.process",
+              ...workerTask(p.processQueue, { "jobId.$": "$.jobId", "index.$": "$.index" }),
+              // The processor wrote results/{index}.json: nothing of it is needed in the state.
+              ResultPath: null,
               Catch: CATCH_ITEM,
               Next: "ItemSucceeded",
             },
             ItemSucceeded: {
               Type: "Pass",
-              Parameters: { "index.$": "$.index", "url.$": "$.url", status: "succeeded", "result.$": "$.process" },
+              Parameters: { "index.$": "$.index", status: "succeeded" },
               End: true,
+            },
+            RecordItemFailure: {
+              Type: "Task",
+              Comment: "Step Functions writes the failed item's outcome itself (no Lambda, nothing admitted by throttling).",
+              Resource: S3_PUT_OBJECT,
+              Parameters: {
+                "Bucket.$": "$.bucket",
+                "Key.$": `States.Format('${KEYS.failure("{}", "{}")}', $.jobId, $.index)`,
+                ContentType: "application/json",
+                Body: { "index.$": "$.index", "url.$": "$.url", "error.$": "$.error" },
+              },
+              Retry: S3_WRITE_RETRY,
+              ResultPath: null,
+              Next: "ItemFailed",
             },
             ItemFailed: {
               Type: "Pass",
-              Parameters: { "index.$": "$.index", "url.$": "$.url", status: "failed", "error.$": "$.error.Error", "cause.$": "$.error.Cause" },
+              Parameters: { "index.$": "$.index", status: "failed", "error.$": "$.error.Error" },
               End: true,
             },
           },
         },
-        ResultPath: "$.results",
+        ResultWriter: {
+          Resource: S3_PUT_OBJECT_WRITER,
+          Parameters: { "Bucket.$": "$.bucket", "Prefix.$": `States.Format('${KEYS.mapResults("{}")}', $.jobId)` },
+        },
+        ResultPath: "$.map",
+        Retry: [{ ErrorEquals: [...MAP_RUN_ERRORS], IntervalSeconds: 5, MaxAttempts: 3, ...jitter }],
+        // A map run that fails still leaves every outcome it recorded in S3: Finalize records the rest as missing.
+        Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.mapError", Next: "Finalize" }],
         Next: "Finalize",
       },
       Finalize: {
-        ...invoke(p.processorArn, { action: "finalize", "jobId.$": "$.jobId", "items.$": "$.results" }, p.processTimeoutSeconds),
-        ResultSelector: {
-          "statusKey.$": "$.Payload.statusKey",
-          "succeeded.$": "$.Payload.succeeded",
-          "failed.$": "$.Payload.failed",
-        },
+        ...workerTask(p.processQueue, { action: "finalize", "jobId.$": "$.jobId", "itemCount.$": "$.itemCount" }),
+        ResultSelector: { "statusKey.$": "$.statusKey", "succeeded.$": "$.succeeded", "failed.$": "$.failed" },
         // The message is already acknowledged: a Finalize that still fails must not take the job's record with it.
         Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.finalizeError", Next: "RecordFinalizeFailure" }],
         End: true,
       },
       RecordFinalizeFailure: {
         Type: "Task",
-        Comment: "Step Functions writes status.json itself (no Lambda): every item's outcome and why Finalize failed.",
+        Comment: "Step Functions writes status.json itself (no Lambda): why Finalize failed, and where the item outcomes are.",
         Resource: S3_PUT_OBJECT,
         Parameters: {
           "Bucket.$": "$.bucket",
@@ -147,19 +183,20 @@ export function buildDefinition(p: DefinitionProps): StateMachineDefinition {
           Body: {
             "jobId.$": "$.jobId",
             status: FINALIZE_FAILED_STATUS,
-            "error.$": "$.finalizeError.Error",
-            "cause.$": "$.finalizeError.Cause",
-            "items.$": "$.results",
+            "itemCount.$": "$.itemCount",
+            "error.$": "$.finalizeError",
+            "results.$": `States.Format('${KEYS.resultsPrefix("{}")}', $.jobId)`,
+            "failures.$": `States.Format('${KEYS.failuresPrefix("{}")}', $.jobId)`,
           },
         },
-        Retry: [{ ErrorEquals: ["States.ALL"], IntervalSeconds: 2, MaxAttempts: 5, BackoffRate: 2, MaxDelaySeconds: 30, JitterStrategy: "FULL" }],
+        Retry: S3_WRITE_RETRY,
         ResultPath: null,
         Next: "FinalizeFailed",
       },
       FinalizeFailed: {
         Type: "Fail",
         Error: "FinalizeFailed",
-        Cause: "Finalize failed after its retries; status.json records each item's outcome and the error.",
+        Cause: "Finalize failed after its retries; status.json says why, and each item's outcome is under results/ and failures/.",
       },
     },
   };
