@@ -1,13 +1,13 @@
 import { TerraformOutput, TerraformVariable } from "cdktf";
 import { SqsQueueRedriveAllowPolicy } from "@cdktf/provider-aws/lib/sqs-queue-redrive-allow-policy";
-import { IngestQueue, IngestQueueProps } from "../modules/queue";
+import { PipelineQueue, PipelineQueueProps } from "../modules/queue";
 import { synthInStack as synth, type Resources } from "./helpers/synth";
 
 
-const BASE: IngestQueueProps = { name: "fanout-ingest-test", visibilityTimeoutSeconds: 180, maxReceiveCount: 5 };
+const BASE: PipelineQueueProps = { name: "fanout-ingest-test", visibilityTimeoutSeconds: 180, maxReceiveCount: 5 };
 
-function synthQueue(overrides: Partial<IngestQueueProps> = {}): { out: string; res: Resources } {
-  const out = synth((scope) => new IngestQueue(scope, "q", { ...BASE, ...overrides }));
+function synthQueue(overrides: Partial<PipelineQueueProps> = {}): { out: string; res: Resources } {
+  const out = synth((scope) => new PipelineQueue(scope, "q", { ...BASE, ...overrides }));
   return { out, res: JSON.parse(out).resource };
 }
 
@@ -20,7 +20,7 @@ function queueKey(res: Resources, name: string): string {
 
 const ref = (key: string, attr: string) => `\${aws_sqs_queue.${key}.${attr}}`;
 
-describe("IngestQueue", () => {
+describe("PipelineQueue", () => {
   test("creates the ingest queue and a DLQ named <name>-dlq, both encrypted with SQS-managed SSE", () => {
     const { res } = synthQueue();
     expect(Object.keys(res.aws_sqs_queue)).toHaveLength(2);
@@ -43,7 +43,7 @@ describe("IngestQueue", () => {
   test("redrive policy falls back to jsonencode() when maxReceiveCount is only known at apply time", () => {
     const out = synth((scope) => {
       const v = new TerraformVariable(scope, "receives", { type: "number" });
-      new IngestQueue(scope, "q", { ...BASE, maxReceiveCount: v.numberValue });
+      new PipelineQueue(scope, "q", { ...BASE, maxReceiveCount: v.numberValue });
     });
     const res: Resources = JSON.parse(out).resource;
     const dlq = queueKey(res, "fanout-ingest-test-dlq");
@@ -127,7 +127,7 @@ describe("IngestQueue", () => {
 
   test("exposes the ARN, URL and name of both queues", () => {
     const out = synth((scope) => {
-      const q = new IngestQueue(scope, "q", BASE);
+      const q = new PipelineQueue(scope, "q", BASE);
       new TerraformOutput(scope, "o", {
         value: {
           queueArn: q.queueArn,
@@ -153,8 +153,8 @@ describe("IngestQueue", () => {
   });
 });
 
-describe("IngestQueue validation", () => {
-  const attempt = (overrides: Partial<IngestQueueProps>) => () => synthQueue(overrides);
+describe("PipelineQueue validation", () => {
+  const attempt = (overrides: Partial<PipelineQueueProps>) => () => synthQueue(overrides);
 
   test("refuses a DLQ retention shorter than the queue's", () => {
     expect(attempt({ messageRetentionSeconds: 604800, dlqMessageRetentionSeconds: 86400 })).toThrow(

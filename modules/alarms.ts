@@ -10,22 +10,26 @@ import { policyDocument } from "./iam";
 export interface AlarmsProps {
   /** Name prefix of the topic and alarms. */
   readonly name: string;
-  /** Ingest queue name (age of oldest message). */
-  readonly queueName: string;
-  /** Dead-letter queue name (depth > 0). */
-  readonly dlqName: string;
-  /** Alarm when the oldest message is older than this, in seconds. Range 60..1209600. */
-  readonly maxMessageAgeSeconds: number;
+  /** Every queue (ingest and work queues): age of its oldest message, depth of its DLQ. At least one. */
+  readonly queues: readonly AlarmedQueue[];
   /** Lambda function names (errors, throttles, peak open file descriptors). At least one. */
   readonly functionNames: readonly string[];
   /** Alarm when a function reports more open file descriptors than this. Range 1..1024. */
   readonly fdThreshold: number;
-  /** Throttles per 5 minutes that raise the alarm (the state machine retries some). @default 10 */
+  /** Throttles per 5 minutes that raise the alarm. Work is admitted by queues, so none is expected. @default 0 */
   readonly throttleThreshold?: number;
   /** State machine ARN (failed, timed out, throttled executions). */
   readonly stateMachineArn: string;
   /** Email subscribed to the topic. @default none */
   readonly alarmEmail?: string;
+}
+
+export interface AlarmedQueue {
+  readonly queueName: string;
+  /** Its dead-letter queue (depth > 0). */
+  readonly dlqName: string;
+  /** Alarm when the oldest message is older than this, in seconds. Range 60..1209600. */
+  readonly maxMessageAgeSeconds: number;
 }
 
 interface AlarmSpec {
@@ -40,7 +44,7 @@ interface AlarmSpec {
 }
 
 /**
- * The SNS topic and the alarms DESIGN.md lists: DLQ depth, age of the oldest
+ * The SNS topic and the alarms: each queue's DLQ depth and age of its oldest
  * message, Lambda errors / throttles / peak open file descriptors, and Step
  * Functions executions failed / timed out / throttled.
  */
@@ -55,8 +59,11 @@ export class Alarms extends Construct {
     if (!(props.fdThreshold >= 1 && props.fdThreshold <= 1024)) {
       throw new Error(`fdThreshold (${props.fdThreshold}) must be between 1 and 1024`);
     }
-    if (!(props.maxMessageAgeSeconds >= 60 && props.maxMessageAgeSeconds <= 1_209_600)) {
-      throw new Error(`maxMessageAgeSeconds (${props.maxMessageAgeSeconds}) must be between 60 and 1209600`);
+    if (props.queues.length === 0) throw new Error("queues must name at least one queue");
+    for (const q of props.queues) {
+      if (!(q.maxMessageAgeSeconds >= 60 && q.maxMessageAgeSeconds <= 1_209_600)) {
+        throw new Error(`maxMessageAgeSeconds of queue ${q.queueName} (${q.maxMessageAgeSeconds}) must be between 60 and 1209600`);
+      }
     }
     if (props.alarmEmail !== undefined && !Token.isUnresolved(props.alarmEmail) && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) {
       throw new Error(`alarmEmail ("${props.alarmEmail}") is not an email address`);
@@ -88,26 +95,26 @@ export class Alarms extends Construct {
     }
     this.topicArn = topic.arn;
 
-    const specs: AlarmSpec[] = [
+    const specs: AlarmSpec[] = props.queues.flatMap((q, i): AlarmSpec[] => [
       {
-        id: "dlq-depth",
-        description: "Messages in the dead-letter queue: they failed maxReceiveCount times. Inspect, fix, then redrive.",
+        id: `queue${i}-dlq-depth`,
+        description: `Messages in ${q.dlqName}: they failed maxReceiveCount times. Inspect, fix, then redrive.`,
         namespace: "AWS/SQS",
         metricName: "ApproximateNumberOfMessagesVisible",
-        dimensions: { QueueName: props.dlqName },
+        dimensions: { QueueName: q.dlqName },
         statistic: "Maximum",
         threshold: 0,
       },
       {
-        id: "oldest-message-age",
-        description: `The ingest queue's oldest message is older than ${props.maxMessageAgeSeconds}s: consumers are behind or failing.`,
+        id: `queue${i}-oldest-message-age`,
+        description: `The oldest message of ${q.queueName} is older than ${q.maxMessageAgeSeconds}s: its consumer is behind or failing.`,
         namespace: "AWS/SQS",
         metricName: "ApproximateAgeOfOldestMessage",
-        dimensions: { QueueName: props.queueName },
+        dimensions: { QueueName: q.queueName },
         statistic: "Maximum",
-        threshold: props.maxMessageAgeSeconds,
+        threshold: q.maxMessageAgeSeconds,
       },
-    ];
+    ]);
     props.functionNames.forEach((fn, i) => {
       specs.push(
         {
@@ -122,12 +129,12 @@ export class Alarms extends Construct {
         },
         {
           id: `fn${i}-throttles`,
-          description: `Function ${fn} was throttled: its reserved concurrency is the bound. Check the budget.`,
+          description: `Function ${fn} was throttled. Work reaches it through a queue whose mapping stays within its reserved concurrency, so a throttle means the budget or an outside caller is wrong.`,
           namespace: "AWS/Lambda",
           metricName: "Throttles",
           dimensions: { FunctionName: fn },
           statistic: "Sum",
-          threshold: props.throttleThreshold ?? 10,
+          threshold: props.throttleThreshold ?? 0,
           periodSeconds: 300,
         },
         {

@@ -1,6 +1,7 @@
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping";
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
@@ -43,6 +44,7 @@ export class PipelineFunction extends Construct {
   readonly functionName: string;
   readonly functionArn: string;
   readonly roleName: string;
+  readonly roleArn: string;
   readonly logGroupName: string;
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
@@ -135,6 +137,24 @@ export class PipelineFunction extends Construct {
     this.functionName = fn.functionName;
     this.functionArn = fn.arn;
     this.roleName = role.name;
+    this.roleArn = role.arn;
     this.logGroupName = logGroup.name;
+  }
+
+  /**
+   * Consume a queue through an event source mapping: at most
+   * `maximumConcurrency` invocations at once (never above reserved concurrency:
+   * the budget checks it), partial batch responses. The role needs the queue's
+   * `consumeStatement` among its statements.
+   */
+  consumeQueue(id: string, queueArn: string, options: { batchSize: number; maximumConcurrency: number; maximumBatchingWindowSeconds?: number }): void {
+    new LambdaEventSourceMapping(this, id, {
+      eventSourceArn: queueArn,
+      functionName: this.functionArn,
+      batchSize: options.batchSize,
+      maximumBatchingWindowInSeconds: options.maximumBatchingWindowSeconds ?? 0,
+      functionResponseTypes: ["ReportBatchItemFailures"],
+      scalingConfig: { maximumConcurrency: options.maximumConcurrency },
+    });
   }
 }

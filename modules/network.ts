@@ -15,7 +15,10 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { Subnet } from "@cdktf/provider-aws/lib/subnet";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc";
 import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
+import { VpcEndpointPolicy } from "@cdktf/provider-aws/lib/vpc-endpoint-policy";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
+import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
+import { policyDocument } from "./iam";
 import { cidrsOverlap, parseCidr, splitCidr } from "./cidr";
 import { LOG_RETENTION_DAYS } from "./retention";
 
@@ -59,6 +62,9 @@ export interface NetworkProps {
   readonly flowLogRetentionDays: number;
 }
 
+/** The Step Functions calls a task worker makes: the only ones the isolated VPC's endpoint allows. */
+export const TASK_TOKEN_ACTIONS = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"] as const;
+
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,40}$/;
 const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const VPC_PREFIX_MIN = 16;
@@ -70,7 +76,10 @@ const SUBNET_PREFIX_MAX = 28;
  * private subnets routed through NAT) for the fetcher, and an **isolated** VPC
  * (private subnets with no route out at all) for the processor. Both reach S3
  * through a gateway endpoint, log all traffic to CloudWatch, and have their
- * default security group stripped of rules. Security groups carry no ingress.
+ * default security group stripped of rules. The isolated VPC reaches Step
+ * Functions (the processor's task-token answers) through an interface endpoint
+ * with private DNS, which only the processor's security group may reach. The
+ * functions' security groups carry no ingress.
  */
 export class Network extends Construct {
   /** ID of the egress VPC. */
@@ -87,8 +96,12 @@ export class Network extends Construct {
   public readonly natGatewayIds: string[];
   /** Security group for the fetcher (egress VPC): egress 443 (and 80 if allowed) only. */
   public readonly fetcherSecurityGroupId: string;
-  /** Security group for the processor (isolated VPC): egress 443 to S3 only. */
+  /** Security group for the processor (isolated VPC): egress 443 to S3 and the Step Functions endpoint only. */
   public readonly processorSecurityGroupId: string;
+  /** The Step Functions interface endpoint of the isolated VPC (its policy: `allowTaskTokenCalls`). */
+  public readonly stepFunctionsEndpointId: string;
+  /** Its security group: ingress 443 from the processor's group only. */
+  public readonly stepFunctionsEndpointSecurityGroupId: string;
   /** Prefix list of S3 in the region, from the isolated VPC's gateway endpoint. */
   public readonly s3PrefixListId: string;
 
@@ -275,7 +288,7 @@ export class Network extends Construct {
 
     const processorSg = new SecurityGroup(this, "processor-sg", {
       name: `${name}-processor`,
-      description: "processor Lambda: no ingress; egress https to S3 only",
+      description: "processor Lambda: no ingress; egress https to S3 and the Step Functions endpoint only",
       vpcId: isolatedVpc.id,
       revokeRulesOnDelete: true,
       tags: { Name: `${name}-processor` },
@@ -290,6 +303,42 @@ export class Network extends Construct {
       tags: { Name: `${name}-processor-s3` },
     });
 
+    // Step Functions, privately: the processor answers its task tokens through this endpoint.
+    const sfnEndpointSg = new SecurityGroup(this, "sfn-endpoint-sg", {
+      name: `${name}-sfn-endpoint`,
+      description: "Step Functions interface endpoint: ingress https from the processor only, no egress",
+      vpcId: isolatedVpc.id,
+      revokeRulesOnDelete: true,
+      tags: { Name: `${name}-sfn-endpoint` },
+    });
+    new VpcSecurityGroupIngressRule(this, "sfn-endpoint-ingress-processor", {
+      securityGroupId: sfnEndpointSg.id,
+      description: "https from the processor",
+      ipProtocol: "tcp",
+      fromPort: 443,
+      toPort: 443,
+      referencedSecurityGroupId: processorSg.id,
+      tags: { Name: `${name}-sfn-endpoint-from-processor` },
+    });
+    new VpcSecurityGroupEgressRule(this, "processor-egress-sfn", {
+      securityGroupId: processorSg.id,
+      description: "https to the Step Functions interface endpoint",
+      ipProtocol: "tcp",
+      fromPort: 443,
+      toPort: 443,
+      referencedSecurityGroupId: sfnEndpointSg.id,
+      tags: { Name: `${name}-processor-sfn` },
+    });
+    const sfnEndpoint = new VpcEndpoint(this, "isolated-sfn-endpoint", {
+      vpcId: isolatedVpc.id,
+      serviceName: `com.amazonaws.${props.region}.states`,
+      vpcEndpointType: "Interface",
+      privateDnsEnabled: true,
+      subnetIds: isolatedSubnets.map((s) => s.id),
+      securityGroupIds: [sfnEndpointSg.id],
+      tags: { Name: `${name}-isolated-states` },
+    });
+
     this.egressVpcId = egressVpc.id;
     this.isolatedVpcId = isolatedVpc.id;
     this.egressPublicSubnetIds = publicSubnets.map((s) => s.id);
@@ -299,6 +348,30 @@ export class Network extends Construct {
     this.fetcherSecurityGroupId = fetcherSg.id;
     this.processorSecurityGroupId = processorSg.id;
     this.s3PrefixListId = isolatedS3.prefixListId;
+    this.stepFunctionsEndpointId = sfnEndpoint.id;
+    this.stepFunctionsEndpointSecurityGroupId = sfnEndpointSg.id;
+  }
+
+  /**
+   * The Step Functions endpoint's policy: the task-token calls (SendTaskSuccess,
+   * SendTaskFailure, SendTaskHeartbeat) of these roles, nothing else. Those
+   * actions support no resource-level permissions (IAM accepts only "*"), so the
+   * principal is what scopes them. A separate resource, since the roles are
+   * created after the network.
+   */
+  allowTaskTokenCalls(roleArns: readonly string[]): void {
+    new VpcEndpointPolicy(this, "isolated-sfn-endpoint-policy", {
+      vpcEndpointId: this.stepFunctionsEndpointId,
+      policy: policyDocument([
+        {
+          Sid: "TaskTokenAnswersOnly",
+          Effect: "Allow",
+          Principal: { AWS: [...roleArns] },
+          Action: [...TASK_TOKEN_ACTIONS],
+          Resource: "*",
+        },
+      ]),
+    });
   }
 
   /** Flow logs (ALL traffic) of one VPC into its own log group, through a role only VPC Flow Logs can assume. */

@@ -3,33 +3,40 @@ import { Construct } from "constructs";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import { SqsQueuePolicy } from "@cdktf/provider-aws/lib/sqs-queue-policy";
 import { SqsQueueRedriveAllowPolicy } from "@cdktf/provider-aws/lib/sqs-queue-redrive-allow-policy";
+import { SQS_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
+import type { PolicyStatement } from "./iam";
 
-export interface IngestQueueProps {
+export interface PipelineQueueProps {
   /**
-   * Name of the ingest queue; the DLQ is `${name}-dlq`. 1..75 characters of
+   * Name of the queue; the DLQ is `${name}-dlq`. 1..75 characters of
    * `[A-Za-z0-9_-]` (SQS allows 80, the DLQ suffix takes 4; no FIFO queues).
    */
   readonly name: string;
   /**
-   * Visibility timeout of the ingest queue, 0..43200 seconds. For a Lambda
+   * Visibility timeout of the queue, 0..43200 seconds. For a Lambda
    * source, at least 6 × the function timeout (the budget enforces it).
    */
   readonly visibilityTimeoutSeconds: number;
   /** Receives before a message moves to the DLQ, 1..1000. */
   readonly maxReceiveCount: number;
   /**
-   * How long the ingest queue keeps a message, 60..1209600 seconds.
+   * Largest message the queue (and its DLQ) accepts, 1024..1048576 bytes.
+   * @default 1048576 (1 MiB, SQS's maximum: a job's whole item list travels in one message)
+   */
+  readonly maxMessageSizeBytes?: number;
+  /**
+   * How long the queue keeps a message, 60..1209600 seconds.
    * @default 345600 (4 days, the AWS default)
    */
   readonly messageRetentionSeconds?: number;
   /**
    * How long the DLQ keeps a message, 60..1209600 seconds; must be >= the
-   * ingest queue's retention (a message's age carries over into the DLQ).
+   * queue's retention (a message's age carries over into the DLQ).
    * @default 1209600 (14 days, the maximum)
    */
   readonly dlqMessageRetentionSeconds?: number;
   /**
-   * Long-polling wait of the ingest queue, 0..20 seconds.
+   * Long-polling wait of the queue, 0..20 seconds.
    * @default 20
    */
   readonly receiveWaitTimeSeconds?: number;
@@ -37,17 +44,18 @@ export interface IngestQueueProps {
 
 const NAME_PATTERN = /^[A-Za-z0-9_-]{1,75}$/;
 
-/** Range rules of `IngestQueueProps`, checked in order. */
-const RANGE_RULES: ReadonlyArray<{ field: keyof IngestQueueProps; min: number; max: number }> = [
+/** Range rules of `PipelineQueueProps`, checked in order. */
+const RANGE_RULES: ReadonlyArray<{ field: keyof PipelineQueueProps; min: number; max: number }> = [
   { field: "visibilityTimeoutSeconds", min: 0, max: 43200 },
   { field: "maxReceiveCount", min: 1, max: 1000 },
+  { field: "maxMessageSizeBytes", min: 1024, max: SQS_MAX_MESSAGE_BYTES },
   { field: "messageRetentionSeconds", min: 60, max: 1209600 },
   { field: "dlqMessageRetentionSeconds", min: 60, max: 1209600 },
   { field: "receiveWaitTimeSeconds", min: 0, max: 20 },
 ];
 
 /** Throws on the first prop that breaks a rule, naming the rule, the field and the value. */
-export function validateIngestQueueProps(props: IngestQueueProps): void {
+export function validatePipelineQueueProps(props: PipelineQueueProps): void {
   if (!Token.isUnresolved(props.name) && !NAME_PATTERN.test(props.name)) {
     throw new Error(`queue name: name must be 1..75 characters of [A-Za-z0-9_-] (given "${props.name}")`);
   }
@@ -58,8 +66,8 @@ export function validateIngestQueueProps(props: IngestQueueProps): void {
       throw new Error(`queue range: ${field} must be an integer ${min}..${max} (given ${value})`);
     }
   }
-  const retention = props.messageRetentionSeconds ?? IngestQueue.DEFAULT_MESSAGE_RETENTION_SECONDS;
-  const dlqRetention = props.dlqMessageRetentionSeconds ?? IngestQueue.DEFAULT_DLQ_MESSAGE_RETENTION_SECONDS;
+  const retention = props.messageRetentionSeconds ?? PipelineQueue.DEFAULT_MESSAGE_RETENTION_SECONDS;
+  const dlqRetention = props.dlqMessageRetentionSeconds ?? PipelineQueue.DEFAULT_DLQ_MESSAGE_RETENTION_SECONDS;
   if (!Token.isUnresolved(retention) && !Token.isUnresolved(dlqRetention) && dlqRetention < retention) {
     throw new Error(
       `queue retention: dlqMessageRetentionSeconds (${dlqRetention}) must be >= messageRetentionSeconds (${retention}), ` +
@@ -69,11 +77,12 @@ export function validateIngestQueueProps(props: IngestQueueProps): void {
 }
 
 /**
- * The ingest queue and its dead-letter queue: both encrypted (SQS-managed SSE)
- * and reachable only over TLS; the queue redrives to the DLQ after
- * `maxReceiveCount` receives, and the DLQ accepts redrives from this queue only.
+ * A queue of the pipeline (the ingest queue, and each worker's work queue) and
+ * its dead-letter queue: both encrypted (SQS-managed SSE) and reachable only over
+ * TLS; the queue redrives to the DLQ after `maxReceiveCount` receives, and the
+ * DLQ accepts redrives from this queue only.
  */
-export class IngestQueue extends Construct {
+export class PipelineQueue extends Construct {
   /** AWS default retention of a queue: 4 days. */
   public static readonly DEFAULT_MESSAGE_RETENTION_SECONDS = 345600;
   /** DLQ retention default: 14 days, the maximum. */
@@ -81,11 +90,11 @@ export class IngestQueue extends Construct {
   /** Long polling by default. */
   public static readonly DEFAULT_RECEIVE_WAIT_TIME_SECONDS = 20;
 
-  /** ARN of the ingest queue (event source mapping, producer IAM). */
+  /** ARN of the queue (event source mapping, IAM). */
   public readonly queueArn: string;
-  /** URL of the ingest queue (producers send here). */
+  /** URL of the queue (senders send here). */
   public readonly queueUrl: string;
-  /** Name of the ingest queue (CloudWatch dimensions). */
+  /** Name of the queue (CloudWatch dimensions). */
   public readonly queueName: string;
   /** ARN of the dead-letter queue. */
   public readonly dlqArn: string;
@@ -94,20 +103,22 @@ export class IngestQueue extends Construct {
   /** URL of the dead-letter queue. */
   public readonly dlqUrl: string;
 
-  constructor(scope: Construct, id: string, props: IngestQueueProps) {
+  constructor(scope: Construct, id: string, props: PipelineQueueProps) {
     super(scope, id);
-    validateIngestQueueProps(props);
+    validatePipelineQueueProps(props);
 
     const dlq = new SqsQueue(this, "dlq", {
       name: `${props.name}-dlq`,
-      messageRetentionSeconds: props.dlqMessageRetentionSeconds ?? IngestQueue.DEFAULT_DLQ_MESSAGE_RETENTION_SECONDS,
+      messageRetentionSeconds: props.dlqMessageRetentionSeconds ?? PipelineQueue.DEFAULT_DLQ_MESSAGE_RETENTION_SECONDS,
+      maxMessageSize: props.maxMessageSizeBytes ?? SQS_MAX_MESSAGE_BYTES,
       sqsManagedSseEnabled: true,
     });
     const queue = new SqsQueue(this, "queue", {
       name: props.name,
       visibilityTimeoutSeconds: props.visibilityTimeoutSeconds,
-      messageRetentionSeconds: props.messageRetentionSeconds ?? IngestQueue.DEFAULT_MESSAGE_RETENTION_SECONDS,
-      receiveWaitTimeSeconds: props.receiveWaitTimeSeconds ?? IngestQueue.DEFAULT_RECEIVE_WAIT_TIME_SECONDS,
+      messageRetentionSeconds: props.messageRetentionSeconds ?? PipelineQueue.DEFAULT_MESSAGE_RETENTION_SECONDS,
+      receiveWaitTimeSeconds: props.receiveWaitTimeSeconds ?? PipelineQueue.DEFAULT_RECEIVE_WAIT_TIME_SECONDS,
+      maxMessageSize: props.maxMessageSizeBytes ?? SQS_MAX_MESSAGE_BYTES,
       sqsManagedSseEnabled: true,
       redrivePolicy: jsonOf({ deadLetterTargetArn: dlq.arn, maxReceiveCount: props.maxReceiveCount }),
     });
@@ -132,6 +143,21 @@ export class IngestQueue extends Construct {
     this.dlqArn = dlq.arn;
     this.dlqName = dlq.name;
     this.dlqUrl = dlq.url;
+  }
+
+  /** What an event source mapping's function needs to consume this queue. */
+  consumeStatement(sid: string): PolicyStatement {
+    return {
+      Sid: sid,
+      Effect: "Allow",
+      Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+      Resource: this.queueArn,
+    };
+  }
+
+  /** What a sender needs to send to this queue. */
+  sendStatement(sid: string): PolicyStatement {
+    return { Sid: sid, Effect: "Allow", Action: "sqs:SendMessage", Resource: this.queueArn };
   }
 }
 

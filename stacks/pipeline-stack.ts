@@ -1,15 +1,14 @@
-import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-source-mapping";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { S3Backend, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { ENV, KEYS } from "../functions/shared/contract";
 import { Alarms } from "../modules/alarms";
-import { fdCeiling } from "../modules/config/budget";
+import { fdCeiling, taskTiming, WORK_QUEUE_BATCH_SIZE, WORK_QUEUE_RETENTION_SECONDS } from "../modules/config/budget";
 import type { EnvironmentConfig, ProjectConfig } from "../modules/config/environments";
 import { validateEnvironment } from "../modules/config/validate";
 import { PipelineFunction } from "../modules/function";
-import { Network } from "../modules/network";
-import { IngestQueue } from "../modules/queue";
+import { Network, TASK_TOKEN_ACTIONS } from "../modules/network";
+import { PipelineQueue } from "../modules/queue";
 import { WorkBucket } from "../modules/storage";
 import { Workflow } from "../modules/workflow/workflow";
 
@@ -22,9 +21,9 @@ export interface PipelineStackProps {
 export const pipelineStateKey = (envName: string) => `pipeline-${envName}/terraform.tfstate`;
 
 /**
- * One environment of the pipeline: SQS -> fanout -> Step Functions -> fetcher
- * (egress VPC) and processor (isolated VPC) -> S3, with every concurrency bound
- * taken from the environment's budget (validated here, at synth).
+ * One environment of the pipeline: SQS -> fanout -> Step Functions -> work
+ * queues -> fetcher (egress VPC) and processor (isolated VPC) -> S3, with every
+ * concurrency bound taken from the environment's budget (validated here, at synth).
  */
 export class PipelineStack extends TerraformStack {
   readonly workflow: Workflow;
@@ -66,11 +65,21 @@ export class PipelineStack extends TerraformStack {
       bucketName: env.workBucketName,
       expireJobsAfterDays: env.expireJobsAfterDays,
     });
-    const queue = new IngestQueue(this, "queue", {
+    const queue = new PipelineQueue(this, "queue", {
       name: `${prefix}-ingest`,
       visibilityTimeoutSeconds: b.queue.visibilityTimeoutSeconds,
       maxReceiveCount: b.queue.maxReceiveCount,
     });
+    // One work queue per worker: Step Functions puts each task there, the worker's mapping admits it.
+    const workQueue = (fn: "fetcher" | "processor", suffix: string) =>
+      new PipelineQueue(this, `${suffix}-queue`, {
+        name: `${prefix}-${suffix}`,
+        visibilityTimeoutSeconds: b[fn].queue.visibilityTimeoutSeconds,
+        maxReceiveCount: b[fn].queue.maxReceiveCount,
+        messageRetentionSeconds: WORK_QUEUE_RETENTION_SECONDS,
+      });
+    const fetchQueue = workQueue("fetcher", "fetch");
+    const processQueue = workQueue("processor", "process");
 
     const objects = (...patterns: string[]) => patterns.map((p) => `${bucket.bucketArn}/${p}`);
     const listJobs = {
@@ -78,10 +87,22 @@ export class PipelineStack extends TerraformStack {
       Effect: "Allow" as const,
       Action: "s3:ListBucket",
       Resource: bucket.bucketArn,
-      // Lets a missing key answer 404 (NoSuchKey) instead of 403, and nothing else.
+      // Lets a missing key answer 404 (NoSuchKey) instead of 403, and Finalize list a job's outcomes; nothing else.
       Condition: { StringLike: { "s3:prefix": [`${KEYS.prefixes.jobs}*`] } },
     };
     const common = { [ENV.workBucket]: bucket.bucketName, [ENV.allowHttp]: String(env.allowHttp) };
+    const answerTasks = {
+      // SendTask* support no resource-level permissions: IAM accepts only "*" (the isolated VPC's endpoint policy narrows the processor's further).
+      Sid: "AnswerTaskTokens",
+      Effect: "Allow" as const,
+      Action: [...TASK_TOKEN_ACTIONS],
+      Resource: "*",
+    };
+    const workerEnv = (fn: "fetcher" | "processor") => ({
+      ...common,
+      [ENV.taskHeartbeatSeconds]: String(taskTiming(b, fn).heartbeatSeconds),
+      [ENV.workQueueMaxReceiveCount]: String(b[fn].queue.maxReceiveCount),
+    });
 
     const fetcher = new PipelineFunction(this, "fetcher", {
       functionName: `${prefix}-fetcher`,
@@ -90,7 +111,7 @@ export class PipelineStack extends TerraformStack {
       logRetentionDays: env.logRetentionDays,
       vpc: { subnetIds: network.egressPrivateSubnetIds, securityGroupIds: [network.fetcherSecurityGroupId] },
       environment: {
-        ...common,
+        ...workerEnv("fetcher"),
         [ENV.fetchTimeoutMs]: String(b.fetcher.fetchTimeoutMs),
         [ENV.fetchMaxBytes]: String(env.fetch.maxBytes),
         [ENV.fetchMaxRedirects]: String(env.fetch.maxRedirects),
@@ -100,10 +121,13 @@ export class PipelineStack extends TerraformStack {
           Sid: "WriteRawObjects",
           Effect: "Allow",
           Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-          Resource: objects("jobs/*/raw/*"),
+          Resource: objects(KEYS.raw("*", "*")),
         },
+        fetchQueue.consumeStatement("ConsumeFetchQueue"),
+        answerTasks,
       ],
     });
+    fetcher.consumeQueue("fetch-mapping", fetchQueue.queueArn, { batchSize: WORK_QUEUE_BATCH_SIZE, maximumConcurrency: b.fetcher.queue.maximumConcurrency });
 
     const processor = new PipelineFunction(this, "processor", {
       functionName: `${prefix}-processor`,
@@ -112,29 +136,40 @@ export class PipelineStack extends TerraformStack {
       logRetentionDays: env.logRetentionDays,
       vpc: { subnetIds: network.isolatedSubnetIds, securityGroupIds: [network.processorSecurityGroupId] },
       environment: {
-        ...common,
+        ...workerEnv("processor"),
         [ENV.chunkLines]: String(env.processor.chunkLines),
         [ENV.chunkBytes]: String(env.processor.chunkBytes),
       },
       statements: [
-        { Sid: "ReadRawObjects", Effect: "Allow", Action: "s3:GetObject", Resource: objects("jobs/*/raw/*") },
+        {
+          Sid: "ReadJobInputsAndOutcomes",
+          Effect: "Allow",
+          Action: "s3:GetObject",
+          Resource: objects(KEYS.raw("*", "*"), KEYS.manifest("*"), KEYS.result("*", "*"), KEYS.failure("*", "*")),
+        },
         {
           Sid: "WriteJobOutputs",
           Effect: "Allow",
           Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-          Resource: objects("jobs/*/chunks/*", "jobs/*/results/*", "jobs/*/status.json"),
+          Resource: objects(KEYS.chunk("*", "*", "*"), KEYS.result("*", "*"), KEYS.status("*")),
         },
         listJobs,
+        processQueue.consumeStatement("ConsumeProcessQueue"),
+        answerTasks,
       ],
     });
+    processor.consumeQueue("process-mapping", processQueue.queueArn, { batchSize: WORK_QUEUE_BATCH_SIZE, maximumConcurrency: b.processor.queue.maximumConcurrency });
+    network.allowTaskTokenCalls([processor.roleArn]);
 
+    const fetchTiming = taskTiming(b, "fetcher");
+    const processTiming = taskTiming(b, "processor");
     this.workflow = new Workflow(this, "workflow", {
       name: prefix,
-      fetcherArn: fetcher.functionArn,
-      processorArn: processor.functionArn,
+      fetchQueue: { queueUrl: fetchQueue.queueUrl, queueArn: fetchQueue.queueArn, ...fetchTiming },
+      processQueue: { queueUrl: processQueue.queueUrl, queueArn: processQueue.queueArn, ...processTiming },
       mapMaxConcurrency: b.map.maxConcurrency,
-      fetchTimeoutSeconds: b.fetcher.stateTimeoutSeconds,
-      processTimeoutSeconds: b.processor.stateTimeoutSeconds,
+      maxItemsPerJob: env.maxItemsPerJob,
+      maxUrlLength: env.maxUrlLength,
       logRetentionDays: env.logRetentionDays,
       workBucketArn: bucket.bucketArn,
     });
@@ -148,39 +183,37 @@ export class PipelineStack extends TerraformStack {
         ...common,
         [ENV.stateMachineArn]: this.workflow.stateMachineArn,
         [ENV.maxItemsPerJob]: String(env.maxItemsPerJob),
+        [ENV.maxUrlLength]: String(env.maxUrlLength),
       },
       statements: [
         {
           Sid: "WriteManifestsAndRejects",
           Effect: "Allow",
           Action: "s3:PutObject",
-          Resource: objects("jobs/*/manifest.json", `${KEYS.prefixes.rejected}*`),
+          Resource: objects(KEYS.manifest("*"), `${KEYS.prefixes.rejected}*`),
         },
+        // A redelivered message compares its items with the manifest already written.
+        { Sid: "ReadManifests", Effect: "Allow", Action: "s3:GetObject", Resource: objects(KEYS.manifest("*")) },
+        listJobs,
         { Sid: "StartJobs", Effect: "Allow", Action: "states:StartExecution", Resource: this.workflow.stateMachineArn },
-        {
-          Sid: "ConsumeIngestQueue",
-          Effect: "Allow",
-          Action: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
-          Resource: queue.queueArn,
-        },
+        queue.consumeStatement("ConsumeIngestQueue"),
       ],
     });
-
-    new LambdaEventSourceMapping(this, "ingest-mapping", {
-      eventSourceArn: queue.queueArn,
-      functionName: fanout.functionArn,
+    fanout.consumeQueue("ingest-mapping", queue.queueArn, {
       batchSize: b.queue.batchSize,
-      maximumBatchingWindowInSeconds: b.queue.maximumBatchingWindowSeconds,
-      functionResponseTypes: ["ReportBatchItemFailures"],
-      scalingConfig: { maximumConcurrency: b.queue.maximumConcurrency },
+      maximumBatchingWindowSeconds: b.queue.maximumBatchingWindowSeconds,
+      maximumConcurrency: b.queue.maximumConcurrency,
     });
 
     const alarms = new Alarms(this, "alarms", {
       name: prefix,
-      queueName: queue.queueName,
-      dlqName: queue.dlqName,
-      // Backlog older than one full retry cycle of a message.
-      maxMessageAgeSeconds: Math.max(300, b.queue.visibilityTimeoutSeconds * b.queue.maxReceiveCount),
+      queues: [
+        // Backlog older than one full retry cycle of a message.
+        { queueName: queue.queueName, dlqName: queue.dlqName, maxMessageAgeSeconds: Math.max(300, b.queue.visibilityTimeoutSeconds * b.queue.maxReceiveCount) },
+        // A task older than the wait the budget plans for is about to time out.
+        { queueName: fetchQueue.queueName, dlqName: fetchQueue.dlqName, maxMessageAgeSeconds: b.fetcher.queue.queueWaitSeconds },
+        { queueName: processQueue.queueName, dlqName: processQueue.dlqName, maxMessageAgeSeconds: b.processor.queue.queueWaitSeconds },
+      ],
       functionNames: [fanout.functionName, fetcher.functionName, processor.functionName],
       fdThreshold: fdCeiling(b),
       stateMachineArn: this.workflow.stateMachineArn,
@@ -189,6 +222,8 @@ export class PipelineStack extends TerraformStack {
 
     new TerraformOutput(this, "ingest_queue_url", { value: queue.queueUrl });
     new TerraformOutput(this, "dlq_url", { value: queue.dlqUrl });
+    new TerraformOutput(this, "fetch_queue_url", { value: fetchQueue.queueUrl });
+    new TerraformOutput(this, "process_queue_url", { value: processQueue.queueUrl });
     new TerraformOutput(this, "work_bucket", { value: bucket.bucketName });
     new TerraformOutput(this, "state_machine_arn", { value: this.workflow.stateMachineArn });
     new TerraformOutput(this, "alarm_topic_arn", { value: alarms.topicArn });

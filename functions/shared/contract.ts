@@ -94,10 +94,10 @@ export const ERRORS = {
 export const KEYS = {
   /** The job's items: a JSON array of `{ index, url }` (the Distributed Map reads it). */
   manifest: (jobId: string) => `jobs/${jobId}/manifest.json`,
-  raw: (jobId: string, index: number) => `jobs/${jobId}/raw/${index}`,
-  chunk: (jobId: string, index: number, n: number) => `jobs/${jobId}/chunks/${index}/${n}`,
+  raw: (jobId: string, index: number | string) => `jobs/${jobId}/raw/${index}`,
+  chunk: (jobId: string, index: number | string, n: number | string) => `jobs/${jobId}/chunks/${index}/${n}`,
   /** A succeeded item's outcome (processor). */
-  result: (jobId: string, index: number) => `jobs/${jobId}/results/${index}.json`,
+  result: (jobId: string, index: number | string) => `jobs/${jobId}/results/${index}.json`,
   /** A failed item's outcome: `{ index, url, error, cause }` (written by the state machine itself). */
   failure: (jobId: string, index: number | string) => `jobs/${jobId}/failures/${index}.json`,
   resultsPrefix: (jobId: string) => `jobs/${jobId}/results/`,
@@ -164,3 +164,6 @@ export interface FinalizeTaskInput {
   readonly jobId: string;
   readonly itemCount: number;
 }
+
+/** @deprecated transitional alias while the fanout moves to the pointer input; removed once nothing imports it. */
+export const SFN_MAX_INPUT_BYTES = SFN_MAX_PAYLOAD_BYTES;

@@ -1,7 +1,9 @@
 /**
  * The concurrency budget: one object per environment from which every
- * concurrency bound of the pipeline is derived. `validateBudget` enforces the
- * rules of DESIGN.md ("The concurrency budget") when a stack is constructed.
+ * concurrency bound of the pipeline is derived. `validateBudget` enforces its
+ * rules (numbered as in docs/operations.md, "The budget's rules") when a stack is
+ * constructed; rules 10 and 11 (the state machine's payload and history against
+ * AWS's limits) are in modules/workflow/limits.ts.
  */
 
 /** The Lambda limit this budget exists to respect. */
@@ -25,13 +27,24 @@ export const DEFAULT_FDS_PER_TASK = 2;
 
 /** Socket pools each function's code can have open at once (fixed by its code). */
 export const SOCKET_POOLS = {
-  /** S3 client + Step Functions client. */
+  /** S3 client + Step Functions client (StartExecution). */
   fanout: 2,
-  /** S3 client + outbound http and https agents. */
-  fetcher: 3,
-  /** S3 client. */
-  processor: 1,
+  /** S3 client + Step Functions client (task tokens) + outbound http and https agents. */
+  fetcher: 4,
+  /** S3 client + Step Functions client (task tokens). */
+  processor: 2,
 } as const;
+
+/** A Distributed Map runs at most this many child executions at once (AWS's limit). */
+export const DISTRIBUTED_MAP_MAX_CONCURRENCY = 10_000;
+/** The most a work queue keeps a message (the queues use SQS's default, 4 days). */
+export const WORK_QUEUE_RETENTION_SECONDS = 345_600;
+/**
+ * Records per batch of a worker's event source mapping: one task per
+ * invocation, so rule 6's in-handler bound and the visibility timeout (6 x one
+ * task's timeout) hold exactly.
+ */
+export const WORK_QUEUE_BATCH_SIZE = 1;
 
 export type FunctionKey = keyof typeof SOCKET_POOLS;
 
@@ -51,10 +64,30 @@ export interface FunctionBudget {
   readonly sdkRequestTimeoutMs: number;
 }
 
-/** A function run as a Step Functions task. */
+/**
+ * A worker's queue. Step Functions puts each task on it (with a task token) and
+ * the function consumes it through an event source mapping, so work is admitted
+ * at the rate the function can take it and never throttled.
+ */
+export interface WorkQueueBudget {
+  /** Event source mapping `scaling_config.maximum_concurrency`. Range 2..the function's reserved concurrency (rule 8). */
+  readonly maximumConcurrency: number;
+  /** Visibility timeout; at least 6 x the function timeout (rule 8). */
+  readonly visibilityTimeoutSeconds: number;
+  /** Receives before a message moves to the DLQ; the last one reports a transient failure instead. Range 2..1000. */
+  readonly maxReceiveCount: number;
+  /**
+   * The longest a task may wait in the queue before a worker receives it (the
+   * backlog of a burst). The task's HeartbeatSeconds and TimeoutSeconds are
+   * derived from it (`taskTiming`); a task that waits longer times out and the
+   * state machine sends it again.
+   */
+  readonly queueWaitSeconds: number;
+}
+
+/** A function run as a Step Functions task, through its work queue. */
 export interface TaskFunctionBudget extends FunctionBudget {
-  /** The Task state's TimeoutSeconds; must exceed the function timeout (rule 7). */
-  readonly stateTimeoutSeconds: number;
+  readonly queue: WorkQueueBudget;
 }
 
 export interface FetcherBudget extends TaskFunctionBudget {
@@ -78,7 +111,11 @@ export interface Budget {
     readonly maxReceiveCount: number;
   };
   readonly map: {
-    /** Map state MaxConcurrency. Range 1..min(40, fetcher and processor reserved concurrency) (rule 5). */
+    /**
+     * Distributed Map MaxConcurrency: child executions (items) in flight per job.
+     * Range 1..10000 (rule 5). The work queues admit the tasks, so it need not fit
+     * the workers' reserved concurrency.
+     */
     readonly maxConcurrency: number;
   };
   readonly fanout: FunctionBudget;
@@ -103,6 +140,29 @@ export class BudgetError extends Error {
 }
 
 const FUNCTIONS: FunctionKey[] = ["fanout", "fetcher", "processor"];
+
+const TASK_FUNCTIONS = ["fetcher", "processor"] as const;
+export type TaskFunctionKey = (typeof TASK_FUNCTIONS)[number];
+
+/** A worker task's timing, derived from its queue's budget. */
+export interface TaskTiming {
+  /**
+   * HeartbeatSeconds: the longest gap between two signs of life — the wait
+   * before the first receive, or a failed receive's visibility timeout plus the
+   * wait after it. The worker heartbeats as soon as it receives the task.
+   */
+  readonly heartbeatSeconds: number;
+  /** TimeoutSeconds: every receive may wait in the queue and use up a visibility timeout. */
+  readonly timeoutSeconds: number;
+}
+
+export function taskTiming(budget: Budget, fn: TaskFunctionKey): TaskTiming {
+  const q = budget[fn].queue;
+  return {
+    heartbeatSeconds: q.queueWaitSeconds + q.visibilityTimeoutSeconds,
+    timeoutSeconds: q.maxReceiveCount * (q.queueWaitSeconds + q.visibilityTimeoutSeconds),
+  };
+}
 
 /** Planned peak file descriptors of one function (rule 6's left-hand side). */
 export function plannedFds(budget: Budget, fn: FunctionKey): number {
@@ -174,12 +234,11 @@ export function budgetViolations(budget: Budget): string[] {
     queue.visibilityTimeoutSeconds >= 6 * budget.fanout.timeoutSeconds,
     `queue.visibilityTimeoutSeconds (${queue.visibilityTimeoutSeconds}) must be >= 6 x fanout.timeoutSeconds (6 x ${budget.fanout.timeoutSeconds} = ${6 * budget.fanout.timeoutSeconds})`,
   );
-  // Rule 5: inline Map concurrency, finite and within the task functions' reserve.
-  const mapMax = Math.min(40, budget.fetcher.reservedConcurrency, budget.processor.reservedConcurrency);
+  // Rule 5: Distributed Map concurrency, finite (0 would mean unlimited) and within AWS's limit.
   rule(
     5,
-    Number.isInteger(map.maxConcurrency) && map.maxConcurrency >= 1 && map.maxConcurrency <= mapMax,
-    `map.maxConcurrency (${map.maxConcurrency}) must be between 1 and min(40, fetcher.reservedConcurrency ${budget.fetcher.reservedConcurrency}, processor.reservedConcurrency ${budget.processor.reservedConcurrency}) = ${mapMax}`,
+    Number.isInteger(map.maxConcurrency) && map.maxConcurrency >= 1 && map.maxConcurrency <= DISTRIBUTED_MAP_MAX_CONCURRENCY,
+    `map.maxConcurrency (${map.maxConcurrency}) must be an integer between 1 and ${DISTRIBUTED_MAP_MAX_CONCURRENCY} (0 would mean unlimited)`,
   );
   // Rule 6: file descriptors per function.
   rule(
@@ -211,12 +270,37 @@ export function budgetViolations(budget: Budget): string[] {
     budget.fetcher.fetchTimeoutMs < budget.fetcher.timeoutSeconds * 1000,
     `fetcher.fetchTimeoutMs (${budget.fetcher.fetchTimeoutMs}) must be < fetcher.timeoutSeconds (${budget.fetcher.timeoutSeconds}) in ms (${budget.fetcher.timeoutSeconds * 1000})`,
   );
-  for (const fn of ["fetcher", "processor"] as const) {
+  for (const fn of TASK_FUNCTIONS) {
     const f = budget[fn];
+    const t = taskTiming(budget, fn);
+    const q = f.queue;
+    int(`${fn}.queue.maxReceiveCount`, q.maxReceiveCount, 1, 1000);
+    int(`${fn}.queue.queueWaitSeconds`, q.queueWaitSeconds, 1, WORK_QUEUE_RETENTION_SECONDS);
     rule(
       7,
-      f.timeoutSeconds < f.stateTimeoutSeconds,
-      `${fn}.timeoutSeconds (${f.timeoutSeconds}) must be < ${fn}.stateTimeoutSeconds (${f.stateTimeoutSeconds})`,
+      f.timeoutSeconds < t.heartbeatSeconds,
+      `${fn}.timeoutSeconds (${f.timeoutSeconds}) must be < the task's HeartbeatSeconds (${fn}.queue.queueWaitSeconds ${q.queueWaitSeconds} + visibilityTimeoutSeconds ${q.visibilityTimeoutSeconds} = ${t.heartbeatSeconds})`,
+    );
+    rule(
+      7,
+      t.heartbeatSeconds < t.timeoutSeconds,
+      `${fn}: the task's HeartbeatSeconds (${t.heartbeatSeconds}) must be < its TimeoutSeconds (${fn}.queue.maxReceiveCount ${q.maxReceiveCount} x ${t.heartbeatSeconds} = ${t.timeoutSeconds}); maxReceiveCount must be >= 2`,
+    );
+    rule(
+      7,
+      t.timeoutSeconds <= WORK_QUEUE_RETENTION_SECONDS,
+      `${fn}: the task's TimeoutSeconds (${t.timeoutSeconds}) must be <= the work queue's retention (${WORK_QUEUE_RETENTION_SECONDS}), or SQS deletes a task that is still awaited`,
+    );
+    // Rule 8: each work queue's mapping and visibility timeout, as for the ingest queue (rules 1, 2, 4).
+    rule(
+      8,
+      Number.isInteger(q.maximumConcurrency) && q.maximumConcurrency >= 2 && q.maximumConcurrency <= f.reservedConcurrency,
+      `${fn}.queue.maximumConcurrency (${q.maximumConcurrency}) must be an integer between 2 and ${fn}.reservedConcurrency (${f.reservedConcurrency})`,
+    );
+    rule(
+      8,
+      Number.isInteger(q.visibilityTimeoutSeconds) && q.visibilityTimeoutSeconds >= 6 * f.timeoutSeconds && q.visibilityTimeoutSeconds <= 43_200,
+      `${fn}.queue.visibilityTimeoutSeconds (${q.visibilityTimeoutSeconds}) must be >= 6 x ${fn}.timeoutSeconds (6 x ${f.timeoutSeconds} = ${6 * f.timeoutSeconds}) and <= 43200`,
     );
   }
   return v;

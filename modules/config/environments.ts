@@ -30,8 +30,13 @@ export interface EnvironmentConfig {
   readonly logRetentionDays: number;
   /** Let `http:` URLs through (fanout validation, fetcher, port 80 egress). */
   readonly allowHttp: boolean;
-  /** Items per message (and per execution). 1..1000. */
+  /**
+   * Items per message (and per execution). 1..10000, and a message of that many
+   * items at `maxUrlLength` must fit in one SQS message (1 MiB): about 500 at 2,048.
+   */
   readonly maxItemsPerJob: number;
+  /** Longest item URL accepted, in characters (after normalisation). 1..8192. */
+  readonly maxUrlLength: number;
   readonly fetch: {
     /** Largest response the fetcher stores, in bytes. */
     readonly maxBytes: number;
@@ -78,22 +83,28 @@ const dev: EnvironmentConfig = {
   logRetentionDays: 14,
   allowHttp: false,
   maxItemsPerJob: 500,
+  maxUrlLength: 2048,
   fetch: { maxBytes: 50 * 1024 * 1024, maxRedirects: 3 },
   processor: { chunkLines: 1000, chunkBytes: 1024 * 1024 },
   budget: {
     accountConcurrency: 1000,
     queue: { maximumConcurrency: 5, batchSize: 10, maximumBatchingWindowSeconds: 0, visibilityTimeoutSeconds: 360, maxReceiveCount: 5 },
-    map: { maxConcurrency: 10 },
+    map: { maxConcurrency: 20 },
     fanout: { reservedConcurrency: 5, timeoutSeconds: 60, memoryMb: 256, maxSockets: 25, taskConcurrency: 10, sdkRequestTimeoutMs: 10_000 },
+    // Each worker takes its tasks from its own queue, at most `maximumConcurrency`
+    // at once (= its reserved concurrency: nothing is throttled); a burst waits in
+    // the queue, up to `queueWaitSeconds` per task.
     fetcher: {
       reservedConcurrency: 20, timeoutSeconds: 120, memoryMb: 512, maxSockets: 16, taskConcurrency: 4,
-      sdkRequestTimeoutMs: 30_000, fetchTimeoutMs: 60_000, stateTimeoutSeconds: 150,
+      sdkRequestTimeoutMs: 30_000, fetchTimeoutMs: 60_000,
+      queue: { maximumConcurrency: 20, visibilityTimeoutSeconds: 720, maxReceiveCount: 3, queueWaitSeconds: 3600 },
     },
     // The processor keeps as many chunk PUTs in flight as it has pooled sockets:
     // fewer leaves sockets idle (bench/: throughput), more only queues in the agent.
     processor: {
       reservedConcurrency: 20, timeoutSeconds: 300, memoryMb: 1024, maxSockets: 50, taskConcurrency: 50,
-      sdkRequestTimeoutMs: 30_000, stateTimeoutSeconds: 330,
+      sdkRequestTimeoutMs: 30_000,
+      queue: { maximumConcurrency: 20, visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, queueWaitSeconds: 3600 },
     },
     fd,
   },
@@ -110,10 +121,10 @@ const prod: EnvironmentConfig = {
   budget: {
     ...dev.budget,
     queue: { ...dev.budget.queue, maximumConcurrency: 50 },
-    map: { maxConcurrency: 40 },
+    map: { maxConcurrency: 150 },
     fanout: { ...dev.budget.fanout, reservedConcurrency: 50 },
-    fetcher: { ...dev.budget.fetcher, reservedConcurrency: 150 },
-    processor: { ...dev.budget.processor, reservedConcurrency: 150 },
+    fetcher: { ...dev.budget.fetcher, reservedConcurrency: 150, queue: { ...dev.budget.fetcher.queue, maximumConcurrency: 150 } },
+    processor: { ...dev.budget.processor, reservedConcurrency: 150, queue: { ...dev.budget.processor.queue, maximumConcurrency: 150 } },
   },
 };
 

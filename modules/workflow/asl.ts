@@ -69,6 +69,7 @@ export type MapState = Transition & {
     readonly Parameters: Record<string, unknown>;
   };
   readonly ResultPath?: string | null;
+  readonly Retry?: readonly Retrier[];
   readonly Catch?: readonly Catcher[];
 };
 

@@ -2,17 +2,33 @@ import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { SfnStateMachine } from "@cdktf/provider-aws/lib/sfn-state-machine";
-import { Token } from "cdktf";
+import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { KEYS } from "../../functions/shared/contract";
+import { BudgetError, DISTRIBUTED_MAP_MAX_CONCURRENCY } from "../config/budget";
 import { assumeRolePolicy, policyDocument } from "../iam";
 import { assertRetentionDays } from "../retention";
 import type { StateMachineDefinition } from "./asl";
-import { buildDefinition, type DefinitionProps } from "./definition";
+import { buildDefinition, type DefinitionProps, type TaskQueue } from "./definition";
+import { workflowLimitViolations } from "./limits";
+
+/** A work queue as the workflow needs it: where to send, and what IAM names. */
+export interface WorkflowQueue extends TaskQueue {
+  readonly queueArn: string;
+}
 
 export interface WorkflowProps extends DefinitionProps {
-  /** ARN of the work bucket: the state machine may write a job's status.json there when Finalize fails. */
+  readonly fetchQueue: WorkflowQueue;
+  readonly processQueue: WorkflowQueue;
+  /**
+   * ARN of the work bucket: the state machine reads a job's manifest there (the
+   * Map's item reader), writes the map run's results, failed items' outcomes and,
+   * when Finalize fails, status.json.
+   */
   readonly workBucketArn: string;
+  /** Items a job may have, and the longest URL: the payload rule (10) is checked at these. */
+  readonly maxItemsPerJob: number;
+  readonly maxUrlLength: number;
   /** State machine name. 1..80 characters of [A-Za-z0-9_-]. */
   readonly name: string;
   /** Retention of the state machine's log group; a value CloudWatch accepts. */
@@ -26,7 +42,9 @@ export interface WorkflowProps extends DefinitionProps {
 
 /**
  * The STANDARD state machine (execution names dedupe job starts), its role
- * (invoke the two task functions only), CloudWatch logging and X-Ray tracing.
+ * (send to the two work queues, run its own Distributed Map children, the S3
+ * keys it reads and writes), CloudWatch logging and X-Ray tracing. Refuses, at
+ * synth, a definition that could pass Step Functions' payload or history limit.
  */
 export class Workflow extends Construct {
   readonly stateMachineArn: string;
@@ -40,11 +58,14 @@ export class Workflow extends Construct {
       throw new Error(`name ("${props.name}") must be 1..80 characters of [A-Za-z0-9_-]`);
     }
     assertRetentionDays("logRetentionDays", props.logRetentionDays);
-    if (!Token.isUnresolved(props.mapMaxConcurrency) && !(props.mapMaxConcurrency >= 1 && props.mapMaxConcurrency <= 40)) {
-      throw new Error(`mapMaxConcurrency (${props.mapMaxConcurrency}) must be between 1 and 40: 0 means unlimited`);
+    if (!Token.isUnresolved(props.mapMaxConcurrency) && !(props.mapMaxConcurrency >= 1 && props.mapMaxConcurrency <= DISTRIBUTED_MAP_MAX_CONCURRENCY)) {
+      throw new Error(`mapMaxConcurrency (${props.mapMaxConcurrency}) must be between 1 and ${DISTRIBUTED_MAP_MAX_CONCURRENCY}: 0 means unlimited`);
     }
 
     this.definition = buildDefinition(props);
+    const violations = workflowLimitViolations({ definition: this.definition, maxItemsPerJob: props.maxItemsPerJob, maxUrlLength: props.maxUrlLength });
+    if (violations.length > 0) throw new BudgetError(violations);
+    const objects = (...keys: string[]) => keys.map((k) => `${props.workBucketArn}/${k}`);
 
     const logGroup = new CloudwatchLogGroup(this, "logs", {
       name: `/aws/vendedlogs/states/${props.name}`,
@@ -59,16 +80,23 @@ export class Workflow extends Construct {
       role: role.name,
       policy: policyDocument([
         {
-          Sid: "InvokeTaskFunctions",
+          Sid: "SendToWorkQueues",
           Effect: "Allow",
-          Action: "lambda:InvokeFunction",
-          Resource: [props.fetcherArn, `${props.fetcherArn}:*`, props.processorArn, `${props.processorArn}:*`],
+          Action: "sqs:SendMessage",
+          Resource: [props.fetchQueue.queueArn, props.processQueue.queueArn],
+        },
+        { Sid: "ReadManifests", Effect: "Allow", Action: "s3:GetObject", Resource: objects(KEYS.manifest("*")) },
+        {
+          Sid: "WriteMapRunResults",
+          Effect: "Allow",
+          Action: ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+          Resource: objects(`${KEYS.mapResults("*")}/*`),
         },
         {
-          Sid: "RecordFinalizeFailure",
+          Sid: "RecordOutcomes",
           Effect: "Allow",
           Action: "s3:PutObject",
-          Resource: `${props.workBucketArn}/${KEYS.status("*")}`,
+          Resource: objects(KEYS.failure("*", "*"), KEYS.status("*")),
         },
         {
           // CloudWatch Logs delivery for Step Functions supports no resource-level permissions.
@@ -108,6 +136,21 @@ export class Workflow extends Construct {
       },
       tracingConfiguration: { enabled: true },
       dependsOn: [policy],
+    });
+    // The Distributed Map runs its items as child executions of this state machine.
+    // A policy of its own, so the role can name the machine without a cycle.
+    new IamRolePolicy(this, "map-run-policy", {
+      name: `${props.name}-sfn-map-run`,
+      role: role.name,
+      policy: policyDocument([
+        { Sid: "StartChildExecutions", Effect: "Allow", Action: "states:StartExecution", Resource: machine.arn },
+        {
+          Sid: "ManageChildExecutions",
+          Effect: "Allow",
+          Action: ["states:DescribeExecution", "states:StopExecution"],
+          Resource: `${Fn.replace(machine.arn, ":stateMachine:", ":execution:")}/*`,
+        },
+      ]),
     });
     this.stateMachineArn = machine.arn;
     this.stateMachineName = machine.name;
