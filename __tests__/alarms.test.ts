@@ -4,9 +4,11 @@ import type { TfJson } from "./helpers/synth";
 
 const props: AlarmsProps = {
   name: "p",
-  queueName: "p-ingest",
-  dlqName: "p-ingest-dlq",
-  maxMessageAgeSeconds: 1800,
+  queues: [
+    { queueName: "p-ingest", dlqName: "p-ingest-dlq", maxMessageAgeSeconds: 1800 },
+    { queueName: "p-fetch", dlqName: "p-fetch-dlq", maxMessageAgeSeconds: 3600 },
+    { queueName: "p-process", dlqName: "p-process-dlq", maxMessageAgeSeconds: 3600 },
+  ],
   functionNames: ["p-fanout", "p-fetcher", "p-processor"],
   fdThreshold: 512,
   stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:p",
@@ -17,14 +19,19 @@ const find = (out: TfJson, metric: string, dims: Record<string, string>) =>
   alarms(out).filter((a) => a.metric_name === metric && JSON.stringify(a.dimensions) === JSON.stringify(dims));
 
 describe("Alarms", () => {
-  test("raises when any message reaches the DLQ", () => {
-    const [a] = find(synth(props), "ApproximateNumberOfMessagesVisible", { QueueName: "p-ingest-dlq" });
+  test.each(["p-ingest", "p-fetch", "p-process"])("raises when any message reaches the DLQ of %s", (queue) => {
+    const [a] = find(synth(props), "ApproximateNumberOfMessagesVisible", { QueueName: `${queue}-dlq` });
     expect(a).toMatchObject({ namespace: "AWS/SQS", threshold: 0, comparison_operator: "GreaterThanThreshold", statistic: "Maximum" });
   });
 
-  test("raises when the oldest ingest message is older than the limit", () => {
-    const [a] = find(synth(props), "ApproximateAgeOfOldestMessage", { QueueName: "p-ingest" });
-    expect(a.threshold).toBe(1800);
+  test("raises when a queue's oldest message is older than that queue's limit (ingest and work queues)", () => {
+    expect(find(synth(props), "ApproximateAgeOfOldestMessage", { QueueName: "p-ingest" })[0].threshold).toBe(1800);
+    expect(find(synth(props), "ApproximateAgeOfOldestMessage", { QueueName: "p-fetch" })[0].threshold).toBe(3600);
+    expect(find(synth(props), "ApproximateAgeOfOldestMessage", { QueueName: "p-process" })[0].threshold).toBe(3600);
+  });
+
+  test("raises on the first throttle: work is admitted by queues, so none is expected", () => {
+    for (const fn of props.functionNames) expect(find(synth(props), "Throttles", { FunctionName: fn })[0].threshold).toBe(0);
   });
 
   test("watches errors, throttles and peak open file descriptors of every function", () => {
@@ -47,7 +54,8 @@ describe("Alarms", () => {
   test("every alarm notifies the topic on alarm and on recovery, and treats missing data as fine", () => {
     const out = synth(props);
     const list = alarms(out);
-    expect(list).toHaveLength(2 + 3 * 3 + 3);
+    // 2 per queue (DLQ depth, oldest message), 3 per function, 3 for the state machine.
+    expect(list).toHaveLength(3 * 2 + 3 * 3 + 3);
     for (const a of list) {
       expect(a.alarm_actions).toEqual([expect.stringMatching(/^\$\{aws_sns_topic\.[^.]+\.arn\}$/)]);
       expect(a.ok_actions).toEqual(a.alarm_actions);
@@ -70,9 +78,11 @@ describe("Alarms", () => {
     ]);
   });
 
-  test("refuses a bad email, an fd threshold over 1024 and an empty function list", () => {
+  test("refuses a bad email, an fd threshold over 1024, an empty function or queue list and a bad message age", () => {
     expect(() => synth({ ...props, alarmEmail: "not-an-email" })).toThrow(/alarmEmail \("not-an-email"\) is not an email address/);
     expect(() => synth({ ...props, fdThreshold: 2000 })).toThrow(/fdThreshold \(2000\) must be between 1 and 1024/);
     expect(() => synth({ ...props, functionNames: [] })).toThrow(/functionNames must name at least one function/);
+    expect(() => synth({ ...props, queues: [] })).toThrow(/queues must name at least one queue/);
+    expect(() => synth({ ...props, queues: [{ queueName: "q", dlqName: "q-dlq", maxMessageAgeSeconds: 10 }] })).toThrow(/maxMessageAgeSeconds of queue q \(10\) must be between 60 and 1209600/);
   });
 });

@@ -3,6 +3,7 @@ import {
   budgetViolations,
   fdCeiling,
   plannedFds,
+  taskTiming,
   validateBudget,
   type Budget,
 } from "../modules/config/budget";
@@ -66,21 +67,18 @@ describe("concurrency budget", () => {
     const b = tweak((x) => {
       x.map.maxConcurrency = 0;
     });
-    expect(() => validateBudget(b)).toThrow(/budget rule 5: map\.maxConcurrency \(0\) must be between 1 and min\(40/);
+    expect(() => validateBudget(b)).toThrow(/budget rule 5: map\.maxConcurrency \(0\) must be an integer between 1 and 10000 \(0 would mean unlimited\)/);
   });
 
-  test("rule 5: refuses a Map concurrency above 40 or above a task function's reserve", () => {
-    const over40 = tweak((x) => {
-      x.map.maxConcurrency = 41;
-      x.fetcher.reservedConcurrency = 100;
-      x.processor.reservedConcurrency = 100;
+  test("rule 5: refuses a Map concurrency above the Distributed Map's 10,000, but not one above a worker's reserve (its queue admits the work)", () => {
+    const over = tweak((x) => {
+      x.map.maxConcurrency = 10_001;
     });
-    expect(() => validateBudget(over40)).toThrow(/budget rule 5: map\.maxConcurrency \(41\).* = 40/);
-    const overReserve = tweak((x) => {
-      x.map.maxConcurrency = 15;
-      x.processor.reservedConcurrency = 12;
+    expect(budgetViolations(over)).toEqual([expect.stringMatching(/^budget rule 5: map\.maxConcurrency \(10001\)/)]);
+    const aboveReserve = tweak((x) => {
+      x.map.maxConcurrency = 500;
     });
-    expect(() => validateBudget(overReserve)).toThrow(/budget rule 5: map\.maxConcurrency \(15\).*processor\.reservedConcurrency 12\) = 12/);
+    expect(budgetViolations(aboveReserve)).toEqual([]);
   });
 
   test("rule 6: refuses a function whose planned file descriptors exceed the headroom", () => {
@@ -88,9 +86,9 @@ describe("concurrency budget", () => {
       x.processor.maxSockets = 256;
       x.processor.taskConcurrency = 256;
     });
-    // 40 + 1 x 256 + 256 x 2 = 808 > 0.5 x 1024
-    expect(plannedFds(b, "processor")).toBe(808);
-    expect(() => validateBudget(b)).toThrow(/budget rule 6: processor plans 808 file descriptors .* more than fd\.headroom 0\.5 x 1024 = 512/);
+    // 40 + 2 pools (S3, Step Functions) x 256 + 256 x 2 = 1064 > 0.5 x 1024
+    expect(plannedFds(b, "processor")).toBe(1064);
+    expect(() => validateBudget(b)).toThrow(/budget rule 6: processor plans 1064 file descriptors \(baseline 40 \+ 2 pools x maxSockets 256 .* more than fd\.headroom 0\.5 x 1024 = 512/);
   });
 
   test("rule 6: refuses a headroom above 0.5", () => {
@@ -114,11 +112,60 @@ describe("concurrency budget", () => {
     expect(() => validateBudget(b)).toThrow(/budget rule 7: fetcher\.fetchTimeoutMs \(120000\) must be < fetcher\.timeoutSeconds \(120\)/);
   });
 
-  test("rule 7: refuses a state timeout that does not exceed the function timeout", () => {
-    const b = tweak((x) => {
-      x.processor.stateTimeoutSeconds = 300;
+  test("the task timing derives HeartbeatSeconds and TimeoutSeconds from the work queue", () => {
+    const b = base();
+    const q = b.fetcher.queue;
+    expect(taskTiming(b, "fetcher")).toEqual({
+      heartbeatSeconds: q.queueWaitSeconds + q.visibilityTimeoutSeconds,
+      timeoutSeconds: q.maxReceiveCount * (q.queueWaitSeconds + q.visibilityTimeoutSeconds),
     });
-    expect(() => validateBudget(b)).toThrow(/budget rule 7: processor\.timeoutSeconds \(300\) must be < processor\.stateTimeoutSeconds \(300\)/);
+  });
+
+  test("rule 7: refuses a heartbeat that does not exceed the function timeout", () => {
+    const b = tweak((x) => {
+      x.processor.timeoutSeconds = 900;
+      x.processor.queue.visibilityTimeoutSeconds = 5400;
+      x.processor.queue.queueWaitSeconds = 1;
+      x.processor.timeoutSeconds = 5401;
+    });
+    expect(budgetViolations(b)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^budget rule 7: processor\.timeoutSeconds \(5401\) must be < the task's HeartbeatSeconds \(processor\.queue\.queueWaitSeconds 1 \+ visibilityTimeoutSeconds 5400 = 5401\)/)]),
+    );
+  });
+
+  test("rule 7: refuses a heartbeat that is not below the task timeout (a single receive)", () => {
+    const b = tweak((x) => {
+      x.fetcher.queue.maxReceiveCount = 1;
+    });
+    expect(() => validateBudget(b)).toThrow(/budget rule 7: fetcher: the task's HeartbeatSeconds \(4320\) must be < its TimeoutSeconds \(fetcher\.queue\.maxReceiveCount 1 x 4320 = 4320\); maxReceiveCount must be >= 2/);
+  });
+
+  test("rule 7: refuses a task timeout longer than the work queue keeps a message", () => {
+    const b = tweak((x) => {
+      x.fetcher.queue.queueWaitSeconds = 200_000;
+    });
+    expect(() => validateBudget(b)).toThrow(/budget rule 7: fetcher: the task's TimeoutSeconds \(602160\) must be <= the work queue's retention \(345600\)/);
+  });
+
+  test("rule 8: refuses a work queue's maximum concurrency above its function's reserved concurrency", () => {
+    const b = tweak((x) => {
+      x.fetcher.queue.maximumConcurrency = 21;
+    });
+    expect(() => validateBudget(b)).toThrow("budget rule 8: fetcher.queue.maximumConcurrency (21) must be an integer between 2 and fetcher.reservedConcurrency (20)");
+  });
+
+  test("rule 8: refuses a work queue's maximum concurrency below 2", () => {
+    const b = tweak((x) => {
+      x.processor.queue.maximumConcurrency = 1;
+    });
+    expect(() => validateBudget(b)).toThrow(/budget rule 8: processor\.queue\.maximumConcurrency \(1\) must be an integer between 2/);
+  });
+
+  test("rule 8: refuses a work queue visibility timeout under 6 x its function's timeout", () => {
+    const b = tweak((x) => {
+      x.processor.queue.visibilityTimeoutSeconds = 1799;
+    });
+    expect(() => validateBudget(b)).toThrow(/budget rule 8: processor\.queue\.visibilityTimeoutSeconds \(1799\) must be >= 6 x processor\.timeoutSeconds \(6 x 300 = 1800\)/);
   });
 
   test("refuses a batch size above 10 without a batching window", () => {

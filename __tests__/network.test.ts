@@ -241,15 +241,20 @@ describe("Network: flow logs", () => {
 });
 
 describe("Network: security groups", () => {
-  test("security groups have no ingress: no inline rules, no ingress rule resources, default groups emptied", () => {
+  test("the functions' security groups have no ingress; the Step Functions endpoint admits the processor only; default groups emptied", () => {
     const { res } = synthNetwork({ allowHttp: true });
-    expect(Object.keys(res.aws_security_group)).toHaveLength(2);
+    expect(Object.keys(res.aws_security_group)).toHaveLength(3);
     for (const sg of all(res, "aws_security_group")) {
       expect(sg.ingress).toBeUndefined();
       expect(sg.egress).toBeUndefined();
       expect(sg.revoke_rules_on_delete).toBe(true);
     }
-    expect(res.aws_vpc_security_group_ingress_rule).toBeUndefined();
+    const endpointSg = ref("aws_security_group", keyByName(res, "aws_security_group", "fanout-pipeline-test-sfn-endpoint"));
+    const processorSg = ref("aws_security_group", keyByName(res, "aws_security_group", "fanout-pipeline-test-processor"));
+    expect(all(res, "aws_vpc_security_group_ingress_rule")).toEqual([
+      expect.objectContaining({ security_group_id: endpointSg, referenced_security_group_id: processorSg, ip_protocol: "tcp", from_port: 443, to_port: 443 }),
+    ]);
+    expect(all(res, "aws_vpc_security_group_egress_rule").filter((r) => r.security_group_id === endpointSg)).toEqual([]);
     expect(res.aws_security_group_rule).toBeUndefined();
     // The VPCs' default security groups are adopted with no rules, which strips AWS's self-ingress.
     const defaults = all(res, "aws_default_security_group");
@@ -291,7 +296,7 @@ describe("Network: security groups", () => {
     ]);
   });
 
-  test("processor (isolated VPC) may reach only tcp 443 on the isolated VPC's S3 prefix list", () => {
+  test("processor (isolated VPC) may reach only tcp 443 on the isolated VPC's S3 prefix list and the Step Functions endpoint", () => {
     const { out, res } = synthNetwork({ allowHttp: true });
     const sg = keyByName(res, "aws_security_group", "fanout-pipeline-test-processor");
     expect(res.aws_security_group[sg].vpc_id).toBe(ref("aws_vpc", keyByName(res, "aws_vpc", "fanout-pipeline-test-isolated")));
@@ -299,9 +304,14 @@ describe("Network: security groups", () => {
       (r) => r.security_group_id === ref("aws_security_group", sg),
     );
     const isolatedS3 = keyByName(res, "aws_vpc_endpoint", "fanout-pipeline-test-isolated-s3");
-    expect(rules).toHaveLength(1);
-    expect(rules[0]).not.toHaveProperty("cidr_ipv4");
-    expect(rules[0]).not.toHaveProperty("cidr_ipv6");
+    expect(rules).toHaveLength(2);
+    for (const rule of rules) {
+      expect(rule).not.toHaveProperty("cidr_ipv4");
+      expect(rule).not.toHaveProperty("cidr_ipv6");
+      expect([rule.from_port, rule.to_port]).toEqual([443, 443]);
+    }
+    const endpointSg = keyByName(res, "aws_security_group", "fanout-pipeline-test-sfn-endpoint");
+    expect(rules.map((r) => r.referenced_security_group_id).filter(Boolean)).toEqual([ref("aws_security_group", endpointSg)]);
     expect(out).toHaveResourceWithProperties(VpcSecurityGroupEgressRule, {
       security_group_id: ref("aws_security_group", sg),
       ip_protocol: "tcp",
@@ -432,5 +442,37 @@ describe("Network: validation", () => {
 
   test("refuses a malformed region", () => {
     expect(attempt({ region: "Ireland" })).toThrow(/network region: region must look like eu-west-1 \(given "Ireland"\)/);
+  });
+});
+
+describe("Network: Step Functions endpoint of the isolated VPC", () => {
+  test("is an interface endpoint with private DNS in every isolated subnet, behind its own security group", () => {
+    const { res } = synthNetwork();
+    const key = keyByName(res, "aws_vpc_endpoint", "fanout-pipeline-test-isolated-states");
+    const endpoint = res.aws_vpc_endpoint[key];
+    const isolatedVpc = ref("aws_vpc", keyByName(res, "aws_vpc", "fanout-pipeline-test-isolated"));
+    const isolatedSubnets = Object.keys(res.aws_subnet).filter((k) => res.aws_subnet[k].vpc_id === isolatedVpc).map((k) => ref("aws_subnet", k));
+    expect(endpoint).toMatchObject({
+      service_name: "com.amazonaws.eu-west-1.states",
+      vpc_endpoint_type: "Interface",
+      private_dns_enabled: true,
+      vpc_id: isolatedVpc,
+      security_group_ids: [ref("aws_security_group", keyByName(res, "aws_security_group", "fanout-pipeline-test-sfn-endpoint"))],
+    });
+    expect([...endpoint.subnet_ids].sort()).toEqual(isolatedSubnets.sort());
+  });
+
+  test("allowTaskTokenCalls gives the endpoint a policy of the three task-token actions for the named roles only", () => {
+    const out = synth((scope) => new Network(scope, "net", BASE).allowTaskTokenCalls(["arn:aws:iam::123456789012:role/processor"]));
+    const [policy] = all(JSON.parse(out).resource, "aws_vpc_endpoint_policy");
+    expect(JSON.parse(policy.policy).Statement).toEqual([
+      {
+        Sid: "TaskTokenAnswersOnly",
+        Effect: "Allow",
+        Principal: { AWS: ["arn:aws:iam::123456789012:role/processor"] },
+        Action: ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+        Resource: "*",
+      },
+    ]);
   });
 });

@@ -1,3 +1,4 @@
+import { taskTiming } from "../modules/config/budget";
 import { projectConfig } from "../modules/config/environments";
 import { buildApp } from "../stacks/app";
 import { devWith, resources, synthProject, type SynthResult, type TfJson } from "./helpers/synth";
@@ -66,14 +67,43 @@ describe.each(["pipeline-dev", "pipeline-prod"])("%s stack", (name) => {
     }
   });
 
-  test("has a STANDARD state machine, a work bucket, an ingest queue with a DLQ, and alarms", () => {
+  test("has a STANDARD state machine, a work bucket, an ingest queue and a work queue per worker, each with a DLQ, and their alarms", () => {
     const [[, sm]] = resources(stack(), "aws_sfn_state_machine");
     expect(sm.type).toBe("STANDARD");
     const buckets = resources(stack(), "aws_s3_bucket").map(([, b]) => b.bucket);
     expect(buckets).toEqual([env.workBucketName]);
     const queues = resources(stack(), "aws_sqs_queue").map(([, q]) => q.name).sort();
-    expect(queues).toEqual([`fanout-pipeline-${env.name}-ingest`, `fanout-pipeline-${env.name}-ingest-dlq`]);
-    expect(resources(stack(), "aws_cloudwatch_metric_alarm").length).toBeGreaterThanOrEqual(13);
+    const p = `fanout-pipeline-${env.name}`;
+    expect(queues).toEqual([`${p}-fetch`, `${p}-fetch-dlq`, `${p}-ingest`, `${p}-ingest-dlq`, `${p}-process`, `${p}-process-dlq`]);
+    // 2 per queue (DLQ depth, oldest message), 3 per function, 3 for the state machine.
+    const queueNameOf = Object.fromEntries(resources(stack(), "aws_sqs_queue").map(([id, q]) => [`\${aws_sqs_queue.${id}.name}`, q.name]));
+    const alarmed = resources(stack(), "aws_cloudwatch_metric_alarm").map(([, a]) => {
+      const dimension = Object.values(a.dimensions)[0] as string;
+      return `${a.metric_name}:${queueNameOf[dimension] ?? dimension}`;
+    });
+    expect(alarmed).toHaveLength(3 * 2 + 3 * 3 + 3);
+    for (const q of ["ingest", "fetch", "process"]) {
+      expect(alarmed).toContain(`ApproximateAgeOfOldestMessage:${p}-${q}`);
+      expect(alarmed).toContain(`ApproximateNumberOfMessagesVisible:${p}-${q}-dlq`);
+    }
+  });
+
+  test("each worker consumes its work queue one task per invocation, within its reserved concurrency, and knows its heartbeat and last receive", () => {
+    const fns = Object.fromEntries(resources(stack(), "aws_lambda_function").map(([id, f]) => [f.function_name.split("-").pop(), { id, f }]));
+    const queues = Object.fromEntries(resources(stack(), "aws_sqs_queue").map(([id, q]) => [id, q]));
+    for (const [fn, queueName] of [["fetcher", "fetch"], ["processor", "process"]] as const) {
+      const [[, mapping]] = resources(stack(), "aws_lambda_event_source_mapping").filter(([, m]) => m.function_name === `\${aws_lambda_function.${fns[fn].id}.arn}`);
+      const queue = queues[/aws_sqs_queue\.([^.]+)\.arn/.exec(mapping.event_source_arn)![1]];
+      expect(queue.name).toBe(`fanout-pipeline-${env.name}-${queueName}`);
+      expect(mapping.batch_size).toBe(1);
+      expect(mapping.scaling_config.maximum_concurrency).toBe(env.budget[fn].queue.maximumConcurrency);
+      expect(queue.visibility_timeout_seconds).toBe(env.budget[fn].queue.visibilityTimeoutSeconds);
+      expect(JSON.parse(queue.redrive_policy).maxReceiveCount).toBe(env.budget[fn].queue.maxReceiveCount);
+      expect(fns[fn].f.environment.variables).toMatchObject({
+        TASK_HEARTBEAT_SECONDS: String(taskTiming(env.budget, fn).heartbeatSeconds),
+        WORK_QUEUE_MAX_RECEIVE_COUNT: String(env.budget[fn].queue.maxReceiveCount),
+      });
+    }
   });
 
   test("keeps its state in the state bucket, one key per stack, encrypted and locked with use_lockfile", () => {
@@ -97,6 +127,18 @@ describe.each(["pipeline-dev", "pipeline-prod"])("%s stack", (name) => {
 });
 
 describe("environment validation at synth", () => {
+  test("refuses a work queue mapping above its worker's reserved concurrency (rule 8), naming the environment", () => {
+    const bad = devWith((e) => ({ ...e, budget: { ...e.budget, fetcher: { ...e.budget.fetcher, queue: { ...e.budget.fetcher.queue, maximumConcurrency: 25 } } } }));
+    expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(
+      /environment "dev": concurrency budget refused:\n\s+budget rule 8: fetcher\.queue\.maximumConcurrency \(25\) must be an integer between 2 and fetcher\.reservedConcurrency \(20\)/,
+    );
+  });
+
+  test("refuses more items per job than one SQS message can carry at the longest URL", () => {
+    const bad = devWith((e) => ({ ...e, maxItemsPerJob: 600 }));
+    expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(/budget rule range: a message of maxItemsPerJob \(600\) items with URLs of maxUrlLength \(2048\)/);
+  });
+
   test("refuses an environment whose budget breaks a rule, naming the environment and the rule", () => {
     const bad = devWith((e) => ({ ...e, budget: { ...e.budget, fanout: { ...e.budget.fanout, reservedConcurrency: 4 } } }));
     expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(

@@ -1,6 +1,6 @@
 /**
- * Security rules of DESIGN.md, checked over the whole synthesized JSON of every
- * stack: whatever construct adds a resource, these hold.
+ * Security rules checked over the whole synthesized JSON of every stack:
+ * whatever construct adds a resource, these hold.
  */
 import { ENV } from "../functions/shared/contract";
 import { projectConfig } from "../modules/config/environments";
@@ -56,6 +56,10 @@ const STAR_RESOURCE_ALLOWED = new Set([
   "logs:PutResourcePolicy",
   "logs:DescribeResourcePolicies",
   "logs:DescribeLogGroups",
+  // Task-token answers: IAM accepts only "*" (the isolated VPC's endpoint policy scopes them by principal).
+  "states:SendTaskSuccess",
+  "states:SendTaskFailure",
+  "states:SendTaskHeartbeat",
 ]);
 
 describe.each(stackNames)("%s: IAM", (name) => {
@@ -138,28 +142,67 @@ describe("state bucket", () => {
 describe.each(pipelines)("%s: queues, network, functions", (name) => {
   const stack = () => synth.stacks[name];
 
-  test("both queues are encrypted and TLS-only, and the ingest queue redrives to the DLQ", () => {
+  test("every queue (ingest and each work queue) is encrypted and TLS-only, and redrives to a DLQ of its own that accepts only it", () => {
     const queues = resources(stack(), "aws_sqs_queue");
-    const dlq = queues.find(([, q]) => q.name.endsWith("-dlq"))!;
-    const ingest = queues.find(([, q]) => !q.name.endsWith("-dlq"))!;
+    const byName = Object.fromEntries(queues.map(([id, q]) => [q.name as string, id]));
+    const sources = queues.filter(([, q]) => !q.name.endsWith("-dlq"));
+    expect(sources.map(([, q]) => q.name.split("-").pop()).sort()).toEqual(["fetch", "ingest", "process"]);
     for (const [id, q] of queues) {
       expect(q.sqs_managed_sse_enabled).toBe(true);
       const [[, pol]] = resources(stack(), "aws_sqs_queue_policy").filter(([, p]) => refId(p.queue_url, "aws_sqs_queue") === id);
       expect(pol.policy).toMatch(/"aws:SecureTransport":"false"/);
     }
-    const redrive = JSON.parse(ingest[1].redrive_policy);
-    expect(redrive.deadLetterTargetArn).toBe(`\${aws_sqs_queue.${dlq[0]}.arn}`);
-    expect(redrive.maxReceiveCount).toBeGreaterThan(0);
-    const [[, allow]] = resources(stack(), "aws_sqs_queue_redrive_allow_policy");
-    expect(JSON.parse(allow.redrive_allow_policy)).toEqual({ redrivePermission: "byQueue", sourceQueueArns: [`\${aws_sqs_queue.${ingest[0]}.arn}`] });
+    const allows = resources(stack(), "aws_sqs_queue_redrive_allow_policy");
+    for (const [id, q] of sources) {
+      const dlqId = byName[`${q.name}-dlq`];
+      expect(dlqId).toBeDefined();
+      const redrive = JSON.parse(q.redrive_policy);
+      expect(redrive.deadLetterTargetArn).toBe(`\${aws_sqs_queue.${dlqId}.arn}`);
+      expect(redrive.maxReceiveCount).toBeGreaterThan(0);
+      const [[, allow]] = allows.filter(([, a]) => refId(a.queue_url, "aws_sqs_queue") === dlqId);
+      expect(JSON.parse(allow.redrive_allow_policy)).toEqual({ redrivePermission: "byQueue", sourceQueueArns: [`\${aws_sqs_queue.${id}.arn}`] });
+    }
   });
 
-  test("no security group has an ingress rule", () => {
-    expect(resources(stack(), "aws_vpc_security_group_ingress_rule")).toEqual([]);
+  test("every queue is consumed through a mapping whose maximum concurrency stays within its function's reserved concurrency", () => {
+    const fns = Object.fromEntries(resources(stack(), "aws_lambda_function"));
+    const mappings = resources(stack(), "aws_lambda_event_source_mapping");
+    expect(mappings).toHaveLength(3);
+    for (const [, m] of mappings) {
+      const fn = fns[refId(m.function_name, "aws_lambda_function")];
+      expect(m.scaling_config.maximum_concurrency).toBeGreaterThanOrEqual(2);
+      expect(m.scaling_config.maximum_concurrency).toBeLessThanOrEqual(fn.reserved_concurrent_executions);
+      expect(m.function_response_types).toEqual(["ReportBatchItemFailures"]);
+    }
+  });
+
+  test("no function's security group has ingress; the one ingress rule admits the processor to the Step Functions endpoint on 443", () => {
     expect(resources(stack(), "aws_security_group_rule").filter(([, r]) => r.type === "ingress")).toEqual([]);
     for (const type of ["aws_security_group", "aws_default_security_group"]) {
       for (const [, sg] of resources(stack(), type)) expect(sg.ingress ?? []).toEqual([]);
     }
+    const groups = Object.fromEntries(resources(stack(), "aws_security_group").map(([id, g]) => [id, g.name as string]));
+    const ingress = resources(stack(), "aws_vpc_security_group_ingress_rule");
+    expect(ingress).toHaveLength(1);
+    const [[, rule]] = ingress;
+    expect(groups[refId(rule.security_group_id, "aws_security_group")]).toMatch(/-sfn-endpoint$/);
+    expect(groups[refId(rule.referenced_security_group_id, "aws_security_group")]).toMatch(/-processor$/);
+    expect(rule).toMatchObject({ ip_protocol: "tcp", from_port: 443, to_port: 443 });
+    expect(rule.cidr_ipv4).toBeUndefined();
+  });
+
+  test("the isolated VPC reaches Step Functions through a private interface endpoint whose policy allows only the processor's task-token calls", () => {
+    const isolated = resources(stack(), "aws_vpc").find(([, v]) => v.tags?.Name?.includes("isolated"))!;
+    const [[endpointId, endpoint]] = resources(stack(), "aws_vpc_endpoint").filter(([, e]) => String(e.service_name).endsWith(".states"));
+    expect(endpoint).toMatchObject({ vpc_endpoint_type: "Interface", private_dns_enabled: true, vpc_id: `\${aws_vpc.${isolated[0]}.id}` });
+    const [[, policy]] = resources(stack(), "aws_vpc_endpoint_policy");
+    expect(refId(policy.vpc_endpoint_id, "aws_vpc_endpoint")).toBe(endpointId);
+    const statements = JSON.parse(policy.policy).Statement as TfJson[];
+    expect(statements).toHaveLength(1);
+    expect([...asList(statements[0].Action)].sort()).toEqual(["states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"]);
+    expect(statements[0].Effect).toBe("Allow");
+    const processorRole = resources(stack(), "aws_iam_role").find(([, r]) => String(r.name).endsWith("-processor-role"))!;
+    expect(statements[0].Principal).toEqual({ AWS: [`\${aws_iam_role.${processorRole[0]}.arn}`] });
   });
 
   test("the isolated VPC has no internet gateway, no NAT and no route out", () => {

@@ -180,6 +180,8 @@ describe("PipelineQueue validation", () => {
     ["dlqMessageRetentionSeconds", 1209601, "60..1209600"],
     ["receiveWaitTimeSeconds", -1, "0..20"],
     ["receiveWaitTimeSeconds", 21, "0..20"],
+    ["maxMessageSizeBytes", 1023, "1024..262144"],
+    ["maxMessageSizeBytes", 262145, "1024..262144"],
   ] as const)("refuses %s = %p", (field, value, range) => {
     const message = `queue range: ${field} must be an integer ${range} (given ${value})`;
     expect(attempt({ [field]: value })).toThrow(new RegExp(message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
@@ -197,6 +199,11 @@ describe("PipelineQueue validation", () => {
 
   test.each(["", "has space", "fanout.fifo", "q".repeat(76)])("refuses the queue name %j", (name) => {
     expect(attempt({ name })).toThrow(/queue name: name must be 1\.\.75 characters of \[A-Za-z0-9_-\] \(given ".*"\)/);
+  });
+
+  test("both queues accept messages up to the largest size the pinned provider can set, unless told otherwise", () => {
+    expect(Object.values(synthQueue().res.aws_sqs_queue).map((q) => q.max_message_size)).toEqual([262144, 262144]);
+    expect(Object.values(synthQueue({ maxMessageSizeBytes: 4096 }).res.aws_sqs_queue).map((q) => q.max_message_size)).toEqual([4096, 4096]);
   });
 
   test("accepts a 75-character name (its DLQ name is SQS's 80-character maximum)", () => {

@@ -3,7 +3,7 @@ import { Construct } from "constructs";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import { SqsQueuePolicy } from "@cdktf/provider-aws/lib/sqs-queue-policy";
 import { SqsQueueRedriveAllowPolicy } from "@cdktf/provider-aws/lib/sqs-queue-redrive-allow-policy";
-import { SQS_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
+import { QUEUE_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
 import type { PolicyStatement } from "./iam";
 
 export interface PipelineQueueProps {
@@ -20,8 +20,9 @@ export interface PipelineQueueProps {
   /** Receives before a message moves to the DLQ, 1..1000. */
   readonly maxReceiveCount: number;
   /**
-   * Largest message the queue (and its DLQ) accepts, 1024..1048576 bytes.
-   * @default 1048576 (1 MiB, SQS's maximum: a job's whole item list travels in one message)
+   * Largest message the queue (and its DLQ) accepts, 1024..262144 bytes (the
+   * most the pinned AWS provider can set; see QUEUE_MAX_MESSAGE_BYTES).
+   * @default 262144
    */
   readonly maxMessageSizeBytes?: number;
   /**
@@ -48,7 +49,7 @@ const NAME_PATTERN = /^[A-Za-z0-9_-]{1,75}$/;
 const RANGE_RULES: ReadonlyArray<{ field: keyof PipelineQueueProps; min: number; max: number }> = [
   { field: "visibilityTimeoutSeconds", min: 0, max: 43200 },
   { field: "maxReceiveCount", min: 1, max: 1000 },
-  { field: "maxMessageSizeBytes", min: 1024, max: SQS_MAX_MESSAGE_BYTES },
+  { field: "maxMessageSizeBytes", min: 1024, max: QUEUE_MAX_MESSAGE_BYTES },
   { field: "messageRetentionSeconds", min: 60, max: 1209600 },
   { field: "dlqMessageRetentionSeconds", min: 60, max: 1209600 },
   { field: "receiveWaitTimeSeconds", min: 0, max: 20 },
@@ -110,7 +111,7 @@ export class PipelineQueue extends Construct {
     const dlq = new SqsQueue(this, "dlq", {
       name: `${props.name}-dlq`,
       messageRetentionSeconds: props.dlqMessageRetentionSeconds ?? PipelineQueue.DEFAULT_DLQ_MESSAGE_RETENTION_SECONDS,
-      maxMessageSize: props.maxMessageSizeBytes ?? SQS_MAX_MESSAGE_BYTES,
+      maxMessageSize: props.maxMessageSizeBytes ?? QUEUE_MAX_MESSAGE_BYTES,
       sqsManagedSseEnabled: true,
     });
     const queue = new SqsQueue(this, "queue", {
@@ -118,7 +119,7 @@ export class PipelineQueue extends Construct {
       visibilityTimeoutSeconds: props.visibilityTimeoutSeconds,
       messageRetentionSeconds: props.messageRetentionSeconds ?? PipelineQueue.DEFAULT_MESSAGE_RETENTION_SECONDS,
       receiveWaitTimeSeconds: props.receiveWaitTimeSeconds ?? PipelineQueue.DEFAULT_RECEIVE_WAIT_TIME_SECONDS,
-      maxMessageSize: props.maxMessageSizeBytes ?? SQS_MAX_MESSAGE_BYTES,
+      maxMessageSize: props.maxMessageSizeBytes ?? QUEUE_MAX_MESSAGE_BYTES,
       sqsManagedSseEnabled: true,
       redrivePolicy: jsonOf({ deadLetterTargetArn: dlq.arn, maxReceiveCount: props.maxReceiveCount }),
     });

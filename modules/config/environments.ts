@@ -32,7 +32,8 @@ export interface EnvironmentConfig {
   readonly allowHttp: boolean;
   /**
    * Items per message (and per execution). 1..10000, and a message of that many
-   * items at `maxUrlLength` must fit in one SQS message (1 MiB): about 500 at 2,048.
+   * items at `maxUrlLength` must fit in one message of the ingest queue (256 KiB,
+   * QUEUE_MAX_MESSAGE_BYTES): 126 at 2,048 characters, about 2,000 at 100.
    */
   readonly maxItemsPerJob: number;
   /** Longest item URL accepted, in characters (after normalisation). 1..8192. */
@@ -82,7 +83,8 @@ const dev: EnvironmentConfig = {
   expireJobsAfterDays: 7,
   logRetentionDays: 14,
   allowHttp: false,
-  maxItemsPerJob: 500,
+  // 120 items of 2,048-character URLs fill 247 KB of the queue's 256 KiB message.
+  maxItemsPerJob: 120,
   maxUrlLength: 2048,
   fetch: { maxBytes: 50 * 1024 * 1024, maxRedirects: 3 },
   processor: { chunkLines: 1000, chunkBytes: 1024 * 1024 },

@@ -16,7 +16,8 @@ export function validateEnvironment(env: EnvironmentConfig): void {
   for (const az of env.availabilityZones) {
     if (!az.startsWith(env.region)) fail(`availability zone "${az}" is not in region ${env.region}`);
   }
-  int("maxItemsPerJob", env.maxItemsPerJob, 1, 1000);
+  int("maxItemsPerJob", env.maxItemsPerJob, 1, 10_000);
+  int("maxUrlLength", env.maxUrlLength, 1, 8192);
   int("expireJobsAfterDays", env.expireJobsAfterDays, 1, 3650);
   int("fetch.maxBytes", env.fetch.maxBytes, 1, 5 * 1024 ** 3);
   int("fetch.maxRedirects", env.fetch.maxRedirects, 0, 10);

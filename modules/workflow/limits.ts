@@ -2,7 +2,7 @@
  * The state machine against AWS's hard limits, checked at synth (budget rules 10
  * and 11): a state's input or output over 256 KiB, or an execution's history
  * over 25,000 events, fails the execution in a way no Catch can catch — the job
- * would lose its record. Also: a job's message must fit in one SQS message.
+ * would lose its record. Also: a job's message must fit in one message of the ingest queue.
  */
 import {
   KEYS,
@@ -10,7 +10,7 @@ import {
   SFN_MAX_ERROR_CHARS,
   SFN_MAX_HISTORY_EVENTS,
   SFN_MAX_PAYLOAD_BYTES,
-  SQS_MAX_MESSAGE_BYTES,
+  QUEUE_MAX_MESSAGE_BYTES,
 } from "../../functions/shared/contract";
 import type { StateMachineDefinition } from "./asl";
 import { FINALIZE_FAILED_STATUS } from "./definition";
@@ -108,9 +108,9 @@ export function payloadBounds(p: Omit<LimitInputs, "definition">): PayloadBound[
 export function workflowLimitViolations(p: LimitInputs): string[] {
   const v: string[] = [];
   const message = largestMessageBytes(p.maxItemsPerJob, p.maxUrlLength);
-  if (message > SQS_MAX_MESSAGE_BYTES) {
+  if (message > QUEUE_MAX_MESSAGE_BYTES) {
     v.push(
-      `budget rule range: a message of maxItemsPerJob (${p.maxItemsPerJob}) items with URLs of maxUrlLength (${p.maxUrlLength}) is ${message} bytes, more than one SQS message holds (${SQS_MAX_MESSAGE_BYTES})`,
+      `budget rule range: a message of maxItemsPerJob (${p.maxItemsPerJob}) items with URLs of maxUrlLength (${p.maxUrlLength}) is ${message} bytes, more than the ingest queue accepts (${QUEUE_MAX_MESSAGE_BYTES})`,
     );
   }
   const largest = payloadBounds(p).reduce((a, b) => (b.bytes > a.bytes ? b : a));

@@ -142,15 +142,19 @@ export class Workflow extends Construct {
     new IamRolePolicy(this, "map-run-policy", {
       name: `${props.name}-sfn-map-run`,
       role: role.name,
-      policy: policyDocument([
-        { Sid: "StartChildExecutions", Effect: "Allow", Action: "states:StartExecution", Resource: machine.arn },
-        {
-          Sid: "ManageChildExecutions",
-          Effect: "Allow",
-          Action: ["states:DescribeExecution", "states:StopExecution"],
-          Resource: `${Fn.replace(machine.arn, ":stateMachine:", ":execution:")}/*`,
-        },
-      ]),
+      // jsonencode: the execution ARN is a Terraform expression with quotes of its own.
+      policy: Fn.jsonencode({
+        Version: "2012-10-17",
+        Statement: [
+          { Sid: "StartChildExecutions", Effect: "Allow", Action: "states:StartExecution", Resource: machine.arn },
+          {
+            Sid: "ManageChildExecutions",
+            Effect: "Allow",
+            Action: ["states:DescribeExecution", "states:StopExecution"],
+            Resource: `${Fn.replace(machine.arn, ":stateMachine:", ":execution:")}/*`,
+          },
+        ],
+      }),
     });
     this.stateMachineArn = machine.arn;
     this.stateMachineName = machine.name;
