@@ -8,16 +8,18 @@ import { createHash } from "crypto";
 import * as http from "http";
 import type { LookupAddress } from "dns";
 import { CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
+import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { mockClient } from "aws-sdk-client-mock";
 import { loadFetcherConfig, type FetcherConfig } from "../functions/fetcher/config";
 import { createFetchAgents, fetchToS3, type FetcherDeps } from "../functions/fetcher/fetch";
 import { blockedReason, checkUrl, guardedLookup, originOf } from "../functions/fetcher/guard";
-import { s3Client } from "../functions/shared/clients";
+import { s3Client, sfnClient } from "../functions/shared/clients";
 import { FetchRefusedError } from "../functions/shared/errors";
 import { startOriginServer, type OriginServer } from "../scripts/lib/origin-server";
-import { quietObservability } from "./helpers/lambda-events";
+import { lambdaContext, quietObservability, sqsEvent, taskRecord } from "./helpers/lambda-events";
 
 const s3Mock = mockClient(S3Client);
+const sfnMock = mockClient(SFNClient);
 let origin: OriginServer;
 
 beforeAll(async () => {
@@ -27,6 +29,10 @@ afterAll(() => origin.close());
 beforeEach(() => {
   s3Mock.reset();
   s3Mock.on(PutObjectCommand).resolves({ ETag: '"e"' });
+  sfnMock.reset();
+  sfnMock.on(SendTaskHeartbeatCommand).resolves({});
+  sfnMock.on(SendTaskSuccessCommand).resolves({});
+  sfnMock.on(SendTaskFailureCommand).resolves({});
 });
 
 const policy = (allowHttp = false, allowPrivate: string[] = []) => ({ allowHttp, allowPrivate: new Set(allowPrivate) });
@@ -38,7 +44,7 @@ function deps(overrides: Partial<FetcherConfig> = {}, lookup = guardedLookup()):
     allowPrivate: new Set([`127.0.0.1:${origin.port}`]),
     ...overrides,
   };
-  return { s3: s3Client(), config, agents: createFetchAgents(config), lookup, logger: quietObservability().logger };
+  return { s3: s3Client(), sfn: sfnClient(), config, agents: createFetchAgents(config), lookup, ...quietObservability() };
 }
 
 /** A resolver that answers `addresses` for any name and counts calls. */
@@ -271,5 +277,25 @@ describe("fetchToS3", () => {
     const { agents } = deps();
     expect(agents.http.maxSockets).toBeLessThanOrEqual(4);
     expect((agents.http as unknown as { keepAlive: boolean }).keepAlive).toBe(true);
+  });
+});
+
+describe("fetcher handler", () => {
+  test("consumes a work-queue message and answers its task token with the fetch's outcome", async () => {
+    // GIVEN the handler as deployed: its configuration from the environment, where ALLOW_HTTP is unset
+    const { handler } = await import("../functions/fetcher/handler");
+    const refused = taskRecord({ jobId: "h", index: 0, url: `http://127.0.0.1:${origin.port}/text` });
+    const served = origin.requests.length;
+
+    // WHEN it gets a task for an http: URL
+    const out = await handler(sqsEvent(refused), lambdaContext("fetcher"));
+
+    // THEN the message is acknowledged and the token answered with the named error; nothing was fetched
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(sfnMock.commandCalls(SendTaskFailureCommand).map((c) => c.args[0].input)).toEqual([
+      { taskToken: refused.token, error: "FetchRefusedError", cause: expect.stringMatching(/scheme "http:" is not allowed/) },
+    ]);
+    expect(sfnMock.commandCalls(SendTaskHeartbeatCommand)).toHaveLength(1);
+    expect(origin.requests.length).toBe(served);
   });
 });

@@ -3,8 +3,9 @@ import { ENV } from "../shared/contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { boolFromEnv, intFromEnv, type Env } from "../shared/env";
 import { ConfigurationError } from "../shared/errors";
+import { loadWorkerConfig, type WorkerConfig } from "../shared/worker-config";
 
-export interface FetcherConfig extends RuntimeConfig {
+export interface FetcherConfig extends RuntimeConfig, WorkerConfig {
   readonly allowHttp: boolean;
   /** Whole fetch: connect, redirects, headers, body and upload. */
   readonly fetchTimeoutMs: number;
@@ -17,6 +18,7 @@ export interface FetcherConfig extends RuntimeConfig {
 export function loadFetcherConfig(env: Env = process.env): FetcherConfig {
   return {
     ...loadRuntimeConfig(env),
+    ...loadWorkerConfig(env),
     allowHttp: boolFromEnv(env, ENV.allowHttp, false),
     fetchTimeoutMs: intFromEnv(env, ENV.fetchTimeoutMs, { min: 100, max: 900_000, fallback: 30_000 }),
     fetchMaxBytes: intFromEnv(env, ENV.fetchMaxBytes, { min: 1, max: 5 * 1024 ** 3, fallback: 100 * 1024 ** 2 }),

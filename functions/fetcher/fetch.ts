@@ -10,8 +10,10 @@ import * as http from "http";
 import * as https from "https";
 import { pipeline, Transform } from "stream";
 import type { S3Client } from "@aws-sdk/client-s3";
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { destroyBody } from "../shared/body";
 import { JOB_ID_PATTERN, KEYS } from "../shared/contract";
 import {
@@ -59,12 +61,16 @@ export interface FetchAgents {
   readonly https: https.Agent;
 }
 
+/** Also the task worker's deps (SFN client, worker config, logger, metrics). */
 export interface FetcherDeps {
   readonly s3: S3Client;
+  /** Answers the task token (shared/task-worker). */
+  readonly sfn: SFNClient;
   readonly config: FetcherConfig;
   readonly agents: FetchAgents;
   readonly lookup: ReturnType<typeof guardedLookup>;
   readonly logger: Logger;
+  readonly metrics: Metrics;
 }
 
 /** The one outbound agent pair of an execution environment (created at module scope). */
