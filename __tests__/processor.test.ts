@@ -6,20 +6,23 @@
 import { FUNCTION_TEST_ENV } from "./helpers/function-env";
 import { createHash } from "crypto";
 import { Readable } from "stream";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { mockClient } from "aws-sdk-client-mock";
 import { loadProcessorConfig, type ProcessorConfig } from "../functions/processor/config";
 import { processEvent } from "../functions/processor/dispatch";
-import { buildStatus, MAX_CAUSE_LENGTH } from "../functions/processor/finalize";
+import { buildStatus, OUTCOME_MISSING_CAUSE, OUTCOME_MISSING_ERROR, type JobStatus } from "../functions/processor/finalize";
 import type { ProcessorDeps } from "../functions/processor/process";
 import { detectMode, Splitter } from "../functions/processor/split";
-import { s3Client } from "../functions/shared/clients";
-import { quietObservability } from "./helpers/lambda-events";
+import { s3Client, sfnClient } from "../functions/shared/clients";
+import { TASK_CAUSE_MAX_CHARS } from "../functions/shared/contract";
+import { lambdaContext, quietObservability, sqsEvent, taskRecord } from "./helpers/lambda-events";
 
 const s3Mock = mockClient(S3Client);
+const sfnMock = mockClient(SFNClient);
 
 function deps(overrides: Partial<ProcessorConfig> = {}): ProcessorDeps {
-  return { s3: s3Client(), config: { ...loadProcessorConfig(FUNCTION_TEST_ENV), ...overrides }, logger: quietObservability().logger };
+  return { s3: s3Client(), sfn: sfnClient(), config: { ...loadProcessorConfig(FUNCTION_TEST_ENV), ...overrides }, ...quietObservability() };
 }
 
 /** Feeds `input` to a splitter in pieces of `piece` bytes; returns the chunks and the splitter. */
@@ -37,6 +40,10 @@ const putsTo = (prefix: string) => s3Mock.commandCalls(PutObjectCommand).filter(
 beforeEach(() => {
   s3Mock.reset();
   s3Mock.on(PutObjectCommand).resolves({});
+  sfnMock.reset();
+  sfnMock.on(SendTaskHeartbeatCommand).resolves({});
+  sfnMock.on(SendTaskSuccessCommand).resolves({});
+  sfnMock.on(SendTaskFailureCommand).resolves({});
 });
 
 describe("splitter", () => {
@@ -171,7 +178,7 @@ describe("split action", () => {
     await expect(processEvent({ jobId: "job", index: 0 }, deps())).rejects.toMatchObject({ name: "StorageUnavailableError" });
   });
 
-  test.each([[{ jobId: "job" }], [{ jobId: "job", index: "1" }], [{ action: "split", jobId: "job", index: 1 }], [{ action: "finalize", jobId: "job", items: [{ index: 0, status: "maybe" }] }], [undefined]])(
+  test.each([[{ jobId: "job" }], [{ jobId: "job", index: "1" }], [{ action: "split", jobId: "job", index: 1 }], [{ action: "finalize", jobId: "job" }], [{ action: "finalize", jobId: "job", itemCount: -1 }], [{ action: "finalize", jobId: "job", items: [] }], [undefined]])(
     "refuses %j with InvalidInputError",
     async (event) => {
       await expect(processEvent(event, deps())).rejects.toMatchObject({ name: "InvalidInputError" });
@@ -180,35 +187,210 @@ describe("split action", () => {
 });
 
 describe("finalize action", () => {
-  const items = [
-    { index: 2, status: "failed" as const, error: "FetchTooLargeError", cause: "x".repeat(MAX_CAUSE_LENGTH + 10) },
-    { index: 0, status: "succeeded" as const, result: { resultKey: "jobs/job/results/0.json", chunks: 3 } },
-    { index: 1, url: "http://10.0.0.1/", status: "failed" as const, error: "FetchRefusedError", cause: "address 10.0.0.1 is private" },
-  ];
+  /** A bucket held in the mocks: GetObject by key (each body a fresh stream), ListObjects (v1) by prefix in pages of `page`. */
+  function bucket(objects: Record<string, { body: unknown; modified?: number }>, page = 1000) {
+    const bodies: Readable[] = [];
+    s3Mock.on(GetObjectCommand).callsFake(async ({ Key }: { Key: string }) => {
+      const object = objects[Key];
+      if (!object) throw Object.assign(new Error("no such key"), { name: "NoSuchKey", $metadata: { httpStatusCode: 404 } });
+      const body = Readable.from([Buffer.from(typeof object.body === "string" ? object.body : JSON.stringify(object.body))]);
+      bodies.push(body);
+      return { Body: body };
+    });
+    s3Mock.on(ListObjectsCommand).callsFake(async ({ Prefix, Marker }: { Prefix: string; Marker?: string }) => {
+      const keys = Object.keys(objects)
+        .filter((k) => k.startsWith(Prefix) && (!Marker || k > Marker))
+        .sort();
+      const contents = keys.slice(0, page).map((Key) => ({ Key, LastModified: new Date(objects[Key].modified ?? 0) }));
+      return { Contents: contents, IsTruncated: keys.length > page };
+    });
+    return { bodies };
+  }
+  const manifest = (jobId: string, n: number) => ({
+    [`jobs/${jobId}/manifest.json`]: { body: Array.from({ length: n }, (_, index) => ({ index, url: `https://example.com/${index}` })) },
+  });
+  const result = (jobId: string, index: number, extra: object = {}, modified = 0) => ({
+    [`jobs/${jobId}/results/${index}.json`]: { body: { jobId, index, chunks: index + 1, ...extra }, modified },
+  });
+  const failure = (jobId: string, index: number, error: string, cause?: string, modified = 0) => ({
+    [`jobs/${jobId}/failures/${index}.json`]: {
+      body: { index, url: `https://example.com/${index}`, error: { Error: error, ...(cause === undefined ? {} : { Cause: cause }) } },
+      modified,
+    },
+  });
+  const writtenStatus = (jobId: string): JobStatus => JSON.parse(putsTo(`jobs/${jobId}/status.json`)[0].args[0].input.Body as string);
 
-  test("writes status.json with counts and every item's outcome, ordered by index", async () => {
-    const out = await processEvent({ action: "finalize", jobId: "job", items }, deps());
+  test("builds status.json from the manifest and the outcomes in S3, sorted by index, with a missing outcome failed", async () => {
+    // GIVEN 4 items: two results, one failure recorded by the state machine, one with nothing in S3
+    const { bodies } = bucket({
+      ...manifest("job", 4),
+      ...result("job", 2),
+      ...result("job", 0),
+      ...failure("job", 1, "FetchRefusedError", "address 10.0.0.1 is private"),
+      "jobs/job/results/notes.txt": { body: "ignored: not an outcome key" },
+    });
 
-    expect(out).toEqual({ statusKey: "jobs/job/status.json", succeeded: 1, failed: 2 });
-    const put = putsTo("jobs/job/status.json")[0].args[0].input;
-    const status = JSON.parse(put.Body as string);
-    expect(status).toMatchObject({ jobId: "job", succeeded: 1, failed: 2, finishedAt: expect.any(String) });
-    expect(status.items.map((i: { index: number }) => i.index)).toEqual([0, 1, 2]);
-    expect(status.items[1]).toEqual({ index: 1, url: "http://10.0.0.1/", status: "failed", error: "FetchRefusedError", cause: "address 10.0.0.1 is private" });
+    // WHEN the job is finalized
+    const out = await processEvent({ action: "finalize", jobId: "job", itemCount: 4 }, deps());
+
+    // THEN the counts come back, and status.json holds every item from S3
+    expect(out).toEqual({ statusKey: "jobs/job/status.json", succeeded: 2, failed: 2 });
+    const status = writtenStatus("job");
+    expect(status).toEqual({
+      jobId: "job",
+      itemCount: 4,
+      succeeded: 2,
+      failed: 2,
+      finishedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      items: [
+        { index: 0, url: "https://example.com/0", status: "succeeded", result: { jobId: "job", index: 0, chunks: 1 } },
+        { index: 1, url: "https://example.com/1", status: "failed", error: "FetchRefusedError", cause: "address 10.0.0.1 is private" },
+        { index: 2, url: "https://example.com/2", status: "succeeded", result: { jobId: "job", index: 2, chunks: 3 } },
+        { index: 3, url: "https://example.com/3", status: "failed", error: OUTCOME_MISSING_ERROR, cause: OUTCOME_MISSING_CAUSE },
+      ],
+    });
+    expect(putsTo("jobs/job/status.json")[0].args[0].input).toMatchObject({ Bucket: "work-bucket", ContentType: "application/json" });
+    // AND every body it opened was read to its end
+    expect(bodies.length).toBe(4); // the manifest and three outcomes
+    expect(bodies.every((b) => b.readableEnded || b.destroyed)).toBe(true);
   });
 
-  test("shortens very long causes", () => {
-    const status = buildStatus({ action: "finalize", jobId: "job", items }, new Date(0));
+  test("pages through the listings with ListObjects markers", async () => {
+    bucket({ ...manifest("paged", 5), ...result("paged", 0), ...result("paged", 1), ...result("paged", 2), ...result("paged", 3), ...result("paged", 4) }, 2);
 
-    expect((status.items[2] as { cause: string }).cause).toHaveLength(MAX_CAUSE_LENGTH + 1);
-    expect(status.finishedAt).toBe("1970-01-01T00:00:00.000Z");
+    const out = await processEvent({ action: "finalize", jobId: "paged", itemCount: 5 }, deps());
+
+    expect(out).toMatchObject({ succeeded: 5, failed: 0 });
+    const listCalls = s3Mock.commandCalls(ListObjectsCommand).map((c) => c.args[0].input).filter((i) => i.Prefix === "jobs/paged/results/");
+    expect(listCalls.map((i) => i.Marker)).toEqual([undefined, "jobs/paged/results/1.json", "jobs/paged/results/3.json"]);
+  });
+
+  test("when an item has both outcomes, the newer one wins (a failure on a tie)", async () => {
+    bucket({
+      ...manifest("both", 3),
+      ...result("both", 0, {}, 1000),
+      ...failure("both", 0, "States.HeartbeatTimeout", "answer lost", 2000),
+      ...failure("both", 1, "OriginHttpError", "404", 1000),
+      ...result("both", 1, { redriven: true }, 2000),
+      ...result("both", 2, {}, 1000),
+      ...failure("both", 2, "States.Timeout", "tie", 1000),
+    });
+
+    await processEvent({ action: "finalize", jobId: "both", itemCount: 3 }, deps());
+
+    expect(writtenStatus("both").items.map((i) => `${i.index} ${i.status}`)).toEqual(["0 failed", "1 succeeded", "2 failed"]);
+  });
+
+  test("cuts long causes to TASK_CAUSE_MAX_CHARS and names a failure without an Error", async () => {
+    bucket({ ...manifest("cut", 2), ...failure("cut", 0, "OriginHttpError", "x".repeat(TASK_CAUSE_MAX_CHARS * 4)), ...failure("cut", 1, "") });
+
+    await processEvent({ action: "finalize", jobId: "cut", itemCount: 2 }, deps());
+
+    const [long, unnamed] = writtenStatus("cut").items as unknown as Array<{ error: string; cause: string }>;
+    expect(long.cause.length).toBeLessThanOrEqual(TASK_CAUSE_MAX_CHARS);
+    expect(long.cause.length).toBeGreaterThan(TASK_CAUSE_MAX_CHARS - 2);
+    expect(unnamed).toMatchObject({ error: "UnknownError", cause: "" });
+  });
+
+  test("an outcome that is not JSON counts as missing, with the reason", async () => {
+    bucket({ ...manifest("junk", 1), "jobs/junk/results/0.json": { body: "{truncated" } });
+
+    await processEvent({ action: "finalize", jobId: "junk", itemCount: 1 }, deps());
+
+    expect(writtenStatus("junk").items[0]).toMatchObject({ status: "failed", error: OUTCOME_MISSING_ERROR, cause: expect.stringMatching(/results\/0\.json is not valid JSON/) });
+  });
+
+  test("trusts the manifest when itemCount disagrees with it, and logs a warning", async () => {
+    bucket({ ...manifest("count", 2), ...result("count", 0), ...result("count", 1) });
+    const d = deps();
+    const warn = jest.spyOn(d.logger, "warn");
+
+    const out = await processEvent({ action: "finalize", jobId: "count", itemCount: 5 }, d);
+
+    expect(out).toMatchObject({ succeeded: 2, failed: 0 });
+    expect(writtenStatus("count").itemCount).toBe(2);
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/itemCount disagrees with the manifest/), { itemCount: 5, manifestItems: 2 });
+  });
+
+  test("reads the outcomes with at most TASK_CONCURRENCY GETs in flight", async () => {
+    const objects = { ...manifest("wide", 30) };
+    for (let i = 0; i < 30; i++) Object.assign(objects, result("wide", i));
+    bucket(objects);
+    // Timing around the bucket's fake: count GETs in flight.
+    let active = 0;
+    let peak = 0;
+    const original = s3Client().send.bind(s3Client());
+    const spy = jest.spyOn(s3Client(), "send").mockImplementation((async (command: { constructor: { name: string } }) => {
+      const isGet = command.constructor.name === "GetObjectCommand";
+      if (isGet) peak = Math.max(peak, ++active);
+      try {
+        if (isGet) await new Promise((r) => setTimeout(r, 3));
+        return await original(command as never);
+      } finally {
+        if (isGet) active--;
+      }
+    }) as never);
+    try {
+      const out = await processEvent({ action: "finalize", jobId: "wide", itemCount: 30 }, deps({ taskConcurrency: 3 }));
+      expect(out).toMatchObject({ succeeded: 30 });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(peak).toBe(3);
+  });
+
+  test("refuses a job without a manifest with InvalidInputError, and a transient listing failure is StorageUnavailableError", async () => {
+    bucket({});
+    await expect(processEvent({ action: "finalize", jobId: "none", itemCount: 1 }, deps())).rejects.toMatchObject({ name: "InvalidInputError", message: expect.stringMatching(/manifest\.json does not exist/) });
+
+    bucket(manifest("flaky", 1));
+    s3Mock.on(ListObjectsCommand).rejects(Object.assign(new Error("slow down"), { name: "SlowDown", $metadata: { httpStatusCode: 503 } }));
+    await expect(processEvent({ action: "finalize", jobId: "flaky", itemCount: 1 }, deps())).rejects.toMatchObject({ name: "StorageUnavailableError" });
+    expect(putsTo("jobs/flaky/status.json")).toHaveLength(0);
   });
 
   test("an empty job finalizes with zero counts", async () => {
-    await expect(processEvent({ action: "finalize", jobId: "none", items: [] }, deps())).resolves.toEqual({
-      statusKey: "jobs/none/status.json",
-      succeeded: 0,
-      failed: 0,
+    bucket({ "jobs/none/manifest.json": { body: [] } });
+
+    await expect(processEvent({ action: "finalize", jobId: "none", itemCount: 0 }, deps())).resolves.toEqual({ statusKey: "jobs/none/status.json", succeeded: 0, failed: 0 });
+  });
+
+  test("buildStatus is pure: every manifest item once, in index order", () => {
+    const status = buildStatus(
+      "p",
+      [
+        { index: 1, url: "u1" },
+        { index: 0, url: "u0" },
+      ],
+      new Map([[1, { status: "succeeded" as const, result: { ok: true } }]]),
+      new Date(0),
+    );
+
+    expect(status).toEqual({
+      jobId: "p",
+      itemCount: 2,
+      succeeded: 1,
+      failed: 1,
+      finishedAt: "1970-01-01T00:00:00.000Z",
+      items: [
+        { index: 0, url: "u0", status: "failed", error: OUTCOME_MISSING_ERROR, cause: OUTCOME_MISSING_CAUSE },
+        { index: 1, url: "u1", status: "succeeded", result: { ok: true } },
+      ],
     });
+  });
+});
+
+describe("processor handler", () => {
+  test("consumes a work-queue message and answers its task token with the split's result", async () => {
+    const { handler } = await import("../functions/processor/handler");
+    s3Mock.on(GetObjectCommand).resolves({ Body: Readable.from([Buffer.from(textOf(3))]) as never, ContentType: "text/plain" });
+    const record = taskRecord({ jobId: "h", index: 0 });
+
+    const out = await handler(sqsEvent(record), lambdaContext("processor"));
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    const [success] = sfnMock.commandCalls(SendTaskSuccessCommand).map((c) => c.args[0].input);
+    expect(success.taskToken).toBe(record.token);
+    expect(JSON.parse(success.output as string)).toMatchObject({ resultKey: "jobs/h/results/0.json", chunks: 1, lines: 3 });
   });
 });

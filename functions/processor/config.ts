@@ -2,8 +2,9 @@
 import { ENV } from "../shared/contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { intFromEnv, type Env } from "../shared/env";
+import { loadWorkerConfig, type WorkerConfig } from "../shared/worker-config";
 
-export interface ProcessorConfig extends RuntimeConfig {
+export interface ProcessorConfig extends RuntimeConfig, WorkerConfig {
   /** Lines per chunk for text input. */
   readonly chunkLines: number;
   /** Bytes per chunk for binary input; also the most a text chunk may hold (very long lines). */
@@ -13,6 +14,7 @@ export interface ProcessorConfig extends RuntimeConfig {
 export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
   return {
     ...loadRuntimeConfig(env),
+    ...loadWorkerConfig(env),
     chunkLines: intFromEnv(env, ENV.chunkLines, { min: 1, max: 1_000_000, fallback: 1_000 }),
     chunkBytes: intFromEnv(env, ENV.chunkBytes, { min: 1, max: 64 * 1024 ** 2, fallback: 1024 ** 2 }),
   };

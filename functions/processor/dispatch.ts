@@ -1,7 +1,7 @@
 /**
  * The processor's two actions, chosen by the input's shape:
- * `{ jobId, index }` splits `raw/{index}`; `{ action: "finalize", jobId, items }`
- * writes `status.json`. Anything else is an InvalidInputError.
+ * `{ jobId, index }` splits `raw/{index}`; `{ action: "finalize", jobId, itemCount }`
+ * builds `status.json` from the outcomes in S3. Anything else is an InvalidInputError.
  */
 import { JOB_ID_PATTERN } from "../shared/contract";
 import { InvalidInputError } from "../shared/errors";
@@ -27,5 +27,5 @@ export async function processEvent(event: unknown, deps: ProcessorDeps): Promise
   }
   const { jobId } = parsed.data;
   deps.logger.appendKeys({ jobId, ...("index" in parsed.data ? { index: parsed.data.index } : {}) });
-  return "items" in parsed.data ? finalize(parsed.data, deps) : splitRaw(parsed.data, deps);
+  return "action" in parsed.data ? finalize(parsed.data, deps) : splitRaw(parsed.data, deps);
 }

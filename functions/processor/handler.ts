@@ -1,17 +1,22 @@
 /**
- * processor (isolated VPC, S3 only): `{ jobId, index }` splits `raw/{index}`
- * into chunks and writes `results/{index}.json`; `{ action: "finalize", jobId,
- * items }` writes `status.json`. Client and config live at module scope.
+ * processor (isolated VPC, S3 only): consumes its work queue. Each message is a
+ * task of the state machine, `{ taskToken, input }`: `{ jobId, index }` splits
+ * `raw/{index}` into chunks and writes `results/{index}.json`; `{ action:
+ * "finalize", jobId, itemCount }` builds `status.json` from the outcomes in S3.
+ * The task token is answered by shared/task-worker. Clients and config live at
+ * module scope.
  */
-import { s3Client } from "../shared/clients";
+import { s3Client, sfnClient } from "../shared/clients";
 import { createObservability, instrument } from "../shared/observability";
+import { handleTaskBatch, type BatchResponse, type WorkQueueEvent } from "../shared/task-worker";
 import { loadProcessorConfig } from "./config";
 import { processEvent } from "./dispatch";
-import type { FinalizeResult } from "./finalize";
-import type { ProcessorDeps, SplitResult } from "./process";
+import type { ProcessorDeps } from "./process";
 
 const config = loadProcessorConfig();
 const observability = createObservability("processor");
-const deps: ProcessorDeps = { s3: s3Client(), config, ...observability };
+const deps: ProcessorDeps = { s3: s3Client(), sfn: sfnClient(), config, ...observability };
 
-export const handler = instrument<unknown, SplitResult | FinalizeResult>(observability, (event) => processEvent(event, deps));
+export const handler = instrument<WorkQueueEvent, BatchResponse>(observability, (event) =>
+  handleTaskBatch(event, deps, (input) => processEvent(input, deps)),
+);

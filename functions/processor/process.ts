@@ -8,7 +8,9 @@
 import { createHash } from "crypto";
 import type { Readable } from "stream";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { BoundedQueue } from "../shared/bounded";
 import { destroyBody } from "../shared/body";
 import { KEYS } from "../shared/contract";
@@ -17,10 +19,14 @@ import { describeError, isTransientError } from "../shared/transient";
 import type { ProcessorConfig } from "./config";
 import { detectMode, SNIFF_BYTES, Splitter } from "./split";
 
+/** Also the task worker's deps (SFN client, worker config, logger, metrics). */
 export interface ProcessorDeps {
   readonly s3: S3Client;
+  /** Answers the task token (shared/task-worker). */
+  readonly sfn: SFNClient;
   readonly config: ProcessorConfig;
   readonly logger: Logger;
+  readonly metrics: Metrics;
 }
 
 export interface SplitInput {
