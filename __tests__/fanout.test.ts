@@ -4,13 +4,14 @@
  * batch failures, and no record is ever dropped.
  */
 import { FUNCTION_TEST_ENV } from "./helpers/function-env";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { Readable } from "stream";
+import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { mockClient } from "aws-sdk-client-mock";
 import { loadFanoutConfig, type FanoutConfig } from "../functions/fanout/config";
 import { createSchema, handleBatch, type FanoutDeps } from "../functions/fanout/fanout";
 import { s3Client, sfnClient } from "../functions/shared/clients";
-import { METRICS, SFN_MAX_INPUT_BYTES } from "../functions/shared/contract";
+import { MANIFEST_METADATA, METRICS, SQS_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
 import { jobMessage, lambdaContext, quietObservability, sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 const s3Mock = mockClient(S3Client);
@@ -21,6 +22,8 @@ function deps(overrides: Partial<FanoutConfig> = {}): FanoutDeps {
   return { s3: s3Client(), sfn: sfnClient(), config, schema: createSchema(config), ...quietObservability() };
 }
 
+/** A GetObject answer holding `body` as a stream, as the SDK returns it. */
+const objectBody = (body: unknown) => ({ Body: Readable.from([Buffer.from(typeof body === "string" ? body : JSON.stringify(body))]) as never });
 const awsError = (name: string, status: number) => Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
 const putKeys = () => s3Mock.commandCalls(PutObjectCommand).map((c) => c.args[0].input.Key);
 const rejectedBody = (messageId: string) => {
@@ -36,7 +39,7 @@ beforeEach(() => {
 });
 
 describe("fanout", () => {
-  test("writes the manifest, then starts an execution named after the jobId with a small input", async () => {
+  test("writes the manifest once, then starts an execution named after the jobId whose input points at it", async () => {
     const record = sqsRecord(jobMessage("job-1", 2));
     const order: string[] = [];
     s3Mock.on(PutObjectCommand).callsFake(() => order.push("manifest") && {});
@@ -48,24 +51,21 @@ describe("fanout", () => {
     expect(order).toEqual(["manifest", "start"]);
     expect(putKeys()).toEqual(["jobs/job-1/manifest.json"]);
     const put = s3Mock.commandCalls(PutObjectCommand)[0].args[0].input;
-    expect(put).toMatchObject({ Bucket: "work-bucket", IfNoneMatch: "*" });
-    expect(JSON.parse(put.Body as string)).toMatchObject({
-      jobId: "job-1",
-      messageId: record.messageId,
-      items: [
-        { index: 0, url: "https://example.com/file-0.txt" },
-        { index: 1, url: "https://example.com/file-1.txt" },
-      ],
+    expect(put).toMatchObject({
+      Bucket: "work-bucket",
+      IfNoneMatch: "*",
+      ContentType: "application/json",
+      Metadata: { [MANIFEST_METADATA.messageId]: record.messageId },
     });
+    // The manifest is what the Distributed Map reads: a JSON array of { index, url }.
+    expect(JSON.parse(put.Body as string)).toEqual([
+      { index: 0, url: "https://example.com/file-0.txt" },
+      { index: 1, url: "https://example.com/file-1.txt" },
+    ]);
     const start = sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input;
     expect(start.name).toBe("job-1");
     expect(start.stateMachineArn).toBe(FUNCTION_TEST_ENV.STATE_MACHINE_ARN);
-    expect(JSON.parse(start.input as string)).toEqual({
-      jobId: "job-1",
-      bucket: "work-bucket",
-      manifestKey: "jobs/job-1/manifest.json",
-      items: [{ url: "https://example.com/file-0.txt" }, { url: "https://example.com/file-1.txt" }],
-    });
+    expect(JSON.parse(start.input as string)).toEqual({ jobId: "job-1", bucket: "work-bucket", manifestKey: "jobs/job-1/manifest.json", itemCount: 2 });
   });
 
   test("names a job without jobId after its message id, so a redelivery maps to the same execution", async () => {
@@ -114,15 +114,36 @@ describe("fanout", () => {
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
   });
 
-  test("rejects a message whose execution input would exceed the Step Functions input limit", async () => {
-    const items = Array.from({ length: 200 }, (_, i) => ({ url: `https://example.com/${i}/${"a".repeat(1500)}` }));
-    const record = sqsRecord({ jobId: "huge", items });
+  test("takes the URL length limit from MAX_URL_LENGTH", async () => {
+    const long = sqsRecord({ jobId: "long", items: [{ url: `https://example.com/${"a".repeat(20)}` }] });
+    const short = sqsRecord({ jobId: "short", items: [{ url: "https://example.com/a" }] });
 
-    const out = await handleBatch(sqsEvent(record), deps({ maxItemsPerJob: 1000 }));
+    const out = await handleBatch(sqsEvent(long, short), deps({ maxUrlLength: 30 }));
 
     expect(out).toEqual({ batchItemFailures: [] });
-    expect(rejectedBody(record.messageId).error).toMatch(new RegExp(`over the Step Functions limit of ${SFN_MAX_INPUT_BYTES}`));
+    expect(rejectedBody(long.messageId).error).toMatch(/items\.0\.url: Too big: expected string to have <=30 characters/);
+    expect(sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name)).toEqual(["short"]);
+  });
+
+  test("rejects a message over the SQS message limit, naming the limit", async () => {
+    const record = sqsRecord({ jobId: "huge", items: [{ url: "https://example.com/" }], padding: "x".repeat(SQS_MAX_MESSAGE_BYTES) });
+
+    const out = await handleBatch(sqsEvent(record), deps());
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(rejectedBody(record.messageId).error).toMatch(new RegExp(`over the SQS message limit \\(SQS_MAX_MESSAGE_BYTES\\) of ${SQS_MAX_MESSAGE_BYTES}`));
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  test("starts a job whose items would never fit a 256 KiB execution input: the input is a pointer", async () => {
+    const items = Array.from({ length: 200 }, (_, i) => ({ url: `https://example.com/${i}/${"a".repeat(1500)}` }));
+
+    const out = await handleBatch(sqsEvent(sqsRecord({ jobId: "big", items })), deps({ maxItemsPerJob: 1000 }));
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    const input = sfnMock.commandCalls(StartExecutionCommand)[0].args[0].input.input as string;
+    expect(JSON.parse(input)).toEqual({ jobId: "big", bucket: "work-bucket", manifestKey: "jobs/big/manifest.json", itemCount: 200 });
+    expect((s3Mock.commandCalls(PutObjectCommand)[0].args[0].input.Body as string).length).toBeGreaterThan(300_000);
   });
 
   test("counts ExecutionAlreadyExists as done and publishes DuplicateDelivery", async () => {
@@ -136,13 +157,46 @@ describe("fanout", () => {
     expect(addMetric).toHaveBeenCalledWith(METRICS.duplicateDelivery, "Count", 1);
   });
 
-  test("keeps the first manifest on redelivery (412 from IfNoneMatch) and still starts the execution", async () => {
+  test("a redelivery with the same items keeps the first manifest (412) and still starts the execution", async () => {
+    // GIVEN the manifest exists (IfNoneMatch answers 412) and holds the same URLs
     s3Mock.on(PutObjectCommand).rejects(awsError("PreconditionFailed", 412));
+    s3Mock.on(GetObjectCommand).callsFake(() => objectBody([{ index: 0, url: "https://example.com/file-0.txt" }]));
 
+    // WHEN the same job arrives again
     const out = await handleBatch(sqsEvent(sqsRecord(jobMessage("kept", 1))), deps());
 
+    // THEN it reads the manifest back and starts (StartExecution's idempotency or ExecutionAlreadyExists decides)
     expect(out).toEqual({ batchItemFailures: [] });
+    expect(s3Mock.commandCalls(GetObjectCommand)[0].args[0].input).toEqual({ Bucket: "work-bucket", Key: "jobs/kept/manifest.json" });
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    expect(putKeys()).toEqual(["jobs/kept/manifest.json"]);
+  });
+
+  test.each([
+    ["other URLs", [{ index: 0, url: "https://example.com/other.txt" }]],
+    ["more items", [{ index: 0, url: "https://example.com/file-0.txt" }, { index: 1, url: "https://example.com/file-1.txt" }]],
+    ["something that is not a manifest", { jobId: "reused", items: [] }],
+  ])("rejects a message that reuses a jobId whose manifest holds %s, naming the jobId", async (_name, existing) => {
+    s3Mock.on(PutObjectCommand, { Key: "jobs/reused/manifest.json" }).rejects(awsError("PreconditionFailed", 412));
+    s3Mock.on(GetObjectCommand).callsFake(() => objectBody(existing));
+    const record = sqsRecord(jobMessage("reused", 1));
+
+    const out = await handleBatch(sqsEvent(record), deps());
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(rejectedBody(record.messageId).error).toBe('jobId "reused" already names a job with different items (jobs/reused/manifest.json)');
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  test("hands a record back when the existing manifest cannot be read after a 412", async () => {
+    s3Mock.on(PutObjectCommand).rejects(awsError("PreconditionFailed", 412));
+    s3Mock.on(GetObjectCommand).rejects(awsError("InternalError", 500));
+    const record = sqsRecord(jobMessage("unreadable", 1));
+
+    const out = await handleBatch(sqsEvent(record), deps());
+
+    expect(out).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
   test("hands back only the throttled record, not the whole batch", async () => {

@@ -5,17 +5,25 @@ import { boolFromEnv, intFromEnv, stringFromEnv, type Env } from "../shared/env"
 
 export interface FanoutConfig extends RuntimeConfig {
   readonly stateMachineArn: string;
-  /** Items allowed in one message; with the byte check it keeps the execution input under 256 KiB. */
+  /** Items allowed in one message (the execution input is a pointer, so this bounds the manifest, not the input). */
   readonly maxItemsPerJob: number;
+  /** Longest item URL accepted, in characters (MAX_URL_LENGTH, required: the stack sets it). */
+  readonly maxUrlLength: number;
   /** Accept `http:` item URLs (the fetcher must allow them too). */
   readonly allowHttp: boolean;
 }
+
+/** Ranges of the fanout's own variables. */
+export const FANOUT_LIMITS = {
+  maxUrlLength: { min: 1, max: 8192 },
+} as const;
 
 export function loadFanoutConfig(env: Env = process.env): FanoutConfig {
   return {
     ...loadRuntimeConfig(env),
     stateMachineArn: stringFromEnv(env, ENV.stateMachineArn),
     maxItemsPerJob: intFromEnv(env, ENV.maxItemsPerJob, { min: 1, max: 10_000, fallback: 100 }),
+    maxUrlLength: intFromEnv(env, ENV.maxUrlLength, FANOUT_LIMITS.maxUrlLength),
     allowHttp: boolFromEnv(env, ENV.allowHttp, false),
   };
 }

@@ -10,18 +10,26 @@
  * existed), rejected (written to `rejected/` and acknowledged) or retry (in
  * `batchItemFailures`, so SQS redelivers it and, after maxReceiveCount, moves it
  * to the DLQ). Nothing is dropped.
+ *
+ * The job's items go to S3 (`jobs/{jobId}/manifest.json`, a JSON array of
+ * `{ index, url }`, written once with `IfNoneMatch: "*"`); the execution input
+ * is a pointer to it, whatever the job's size.
  */
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { StartExecutionCommand, type SFNClient } from "@aws-sdk/client-sfn";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, type Metrics } from "@aws-lambda-powertools/metrics";
 import { mapBounded } from "../shared/bounded";
-import { KEYS, METRICS } from "../shared/contract";
+import { destroyBody, readBody } from "../shared/body";
+import { KEYS, MANIFEST_METADATA, METRICS } from "../shared/contract";
 import { InvalidInputError } from "../shared/errors";
 import { describeError, isTransientError } from "../shared/transient";
 import type { FanoutConfig } from "./config";
-import { messageSchema, parseRecord } from "./message";
-import type { ExecutionInput, SqsBatchResponse, SqsEvent, SqsRecord } from "./types";
+import { messageSchema, parseRecord, type ParsedJob } from "./message";
+import type { SqsBatchResponse, SqsEvent, SqsRecord } from "./types";
+
+/** Most bytes read of an existing manifest (an SQS message is at most 1 MiB; normalised URLs may be longer). */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 export interface FanoutDeps {
   readonly s3: S3Client;
@@ -38,7 +46,7 @@ export type RecordOutcome =
   | { readonly status: "retry"; readonly error: string };
 
 export function createSchema(config: FanoutConfig): ReturnType<typeof messageSchema> {
-  return messageSchema({ maxItems: config.maxItemsPerJob, allowHttp: config.allowHttp });
+  return messageSchema({ maxItems: config.maxItemsPerJob, allowHttp: config.allowHttp, maxUrlLength: config.maxUrlLength });
 }
 
 export async function handleBatch(event: SqsEvent, deps: FanoutDeps): Promise<SqsBatchResponse> {
@@ -66,24 +74,25 @@ export async function processRecord(record: SqsRecord, deps: FanoutDeps): Promis
   const { logger } = deps;
   const parsed = parseRecord(record, deps.schema, deps.config.workBucket);
   if (!parsed.ok) return reject(record, parsed.error, deps);
-  const { input } = parsed;
-  const keys = { messageId: record.messageId, jobId: input.jobId };
+  const { job } = parsed;
+  const keys = { messageId: record.messageId, jobId: job.jobId };
   try {
-    await writeManifest(record, input, deps);
+    const manifest = await writeManifest(record, job, deps);
+    if (manifest.status === "different") return reject(record, manifest.reason, deps);
     await deps.sfn.send(
       new StartExecutionCommand({
         stateMachineArn: deps.config.stateMachineArn,
-        name: input.jobId,
-        input: JSON.stringify(input),
+        name: job.jobId,
+        input: JSON.stringify(job.input),
       }),
     );
-    logger.info("execution started", { ...keys, items: input.items.length });
-    return { status: "started", jobId: input.jobId };
+    logger.info("execution started", { ...keys, items: job.urls.length, manifest: manifest.status });
+    return { status: "started", jobId: job.jobId };
   } catch (error) {
-    // STANDARD workflows dedupe by name: a redelivered message is already done.
+    // STANDARD workflows dedupe by name (and input): a redelivered message whose execution has finished is done.
     if ((error as Error).name === "ExecutionAlreadyExists") {
       logger.info("duplicate delivery: execution already exists", keys);
-      return { status: "duplicate", jobId: input.jobId };
+      return { status: "duplicate", jobId: job.jobId };
     }
     const reason = describeError(error);
     logger.error("record handed back to SQS for a retry", { ...keys, error: reason, transient: isTransientError(error) });
@@ -91,31 +100,63 @@ export async function processRecord(record: SqsRecord, deps: FanoutDeps): Promis
   }
 }
 
+type ManifestOutcome =
+  | { readonly status: "written" }
+  /** The manifest was there with the same items: a redelivery (or a resend) of this job. */
+  | { readonly status: "existing" }
+  /** The manifest was there with other items: the jobId is reused. */
+  | { readonly status: "different"; readonly reason: string };
+
 /**
- * Writes the manifest once: `IfNoneMatch: "*"` makes a redelivery keep the
- * first manifest (412 = already written), so the manifest always describes the
- * execution that runs under this name.
+ * Writes the manifest once: `IfNoneMatch: "*"` keeps the first one (412 = it
+ * exists), so the manifest always describes the execution that runs under
+ * this name. On 412 the existing manifest is compared with this message's items.
  */
-async function writeManifest(record: SqsRecord, input: ExecutionInput, deps: FanoutDeps): Promise<void> {
-  const manifest = {
-    jobId: input.jobId,
-    messageId: record.messageId,
-    items: input.items.map((item, index) => ({ index, url: item.url })),
-    createdAt: new Date().toISOString(),
-  };
+async function writeManifest(record: SqsRecord, job: ParsedJob, deps: FanoutDeps): Promise<ManifestOutcome> {
+  const key = job.input.manifestKey;
   try {
     await deps.s3.send(
       new PutObjectCommand({
         Bucket: deps.config.workBucket,
-        Key: input.manifestKey,
-        Body: JSON.stringify(manifest),
+        Key: key,
+        Body: JSON.stringify(job.urls.map((url, index) => ({ index, url }))),
         ContentType: "application/json",
+        Metadata: { [MANIFEST_METADATA.messageId]: record.messageId },
         IfNoneMatch: "*",
       }),
     );
+    return { status: "written" };
   } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412) throw error;
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.$metadata?.httpStatusCode !== 412 && e.name !== "PreconditionFailed") throw error;
   }
+  const existing = await readManifestUrls(key, deps);
+  if (existing !== undefined && existing.length === job.urls.length && existing.every((url, i) => url === job.urls[i])) {
+    return { status: "existing" };
+  }
+  return { status: "different", reason: `jobId "${job.jobId}" already names a job with different items (${key})` };
+}
+
+/** The URLs of an existing manifest, in index order; undefined when it is not a manifest. Throws (→ retry) when it cannot be read. */
+async function readManifestUrls(key: string, deps: FanoutDeps): Promise<string[] | undefined> {
+  const object = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.workBucket, Key: key }));
+  let text: string;
+  try {
+    text = (await readBody(object.Body, MAX_MANIFEST_BYTES)).toString("utf8");
+  } catch (error) {
+    destroyBody(object.Body);
+    throw error;
+  }
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(manifest)) return undefined;
+  const items = manifest as { index?: unknown; url?: unknown }[];
+  if (!items.every((item, i) => typeof item === "object" && item !== null && item.index === i && typeof item.url === "string")) return undefined;
+  return items.map((item) => item.url as string);
 }
 
 /** Stores a bad message with its error and acknowledges it; if the store fails, SQS retries the record. */

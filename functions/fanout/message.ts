@@ -2,18 +2,22 @@
  * The SQS message schema and the parse that turns a record into a job (or the
  * reason it is rejected). Pure: no I/O, so tests call it directly.
  */
-import { JOB_ID_PATTERN, KEYS, SFN_MAX_INPUT_BYTES } from "../shared/contract";
+import { JOB_ID_PATTERN, KEYS, SQS_MAX_MESSAGE_BYTES, type ExecutionInput } from "../shared/contract";
 import * as z from "zod/mini";
 import { describeIssues } from "../shared/validation";
-import type { ExecutionInput, SqsRecord } from "./types";
+import type { SqsRecord } from "./types";
 
-/** Longest URL accepted (a common practical limit; keeps the input small). */
-export const MAX_URL_LENGTH = 2048;
+export interface MessageSchemaOptions {
+  readonly maxItems: number;
+  readonly allowHttp: boolean;
+  /** Longest URL accepted, in characters (MAX_URL_LENGTH). */
+  readonly maxUrlLength: number;
+}
 
-export function messageSchema(options: { maxItems: number; allowHttp: boolean }) {
+export function messageSchema(options: MessageSchemaOptions) {
   const schemes = options.allowHttp ? ["https:", "http:"] : ["https:"];
   const url = z.pipe(
-    z.string().check(z.maxLength(MAX_URL_LENGTH)),
+    z.string().check(z.maxLength(options.maxUrlLength)),
     z.transform((value: string, ctx) => {
       const fail = (message: string) => {
         ctx.issues.push({ code: "custom", message, input: value });
@@ -37,14 +41,25 @@ export function messageSchema(options: { maxItems: number; allowHttp: boolean })
   });
 }
 
-export type ParseResult = { ok: true; input: ExecutionInput } | { ok: false; error: string };
+/** A valid message: the job, its items' URLs (normalised) and the execution input (a pointer to the manifest). */
+export interface ParsedJob {
+  readonly jobId: string;
+  readonly urls: readonly string[];
+  readonly input: ExecutionInput;
+}
 
-/** Parses one record into the execution input, or says why it is rejected. */
+export type ParseResult = { ok: true; job: ParsedJob } | { ok: false; error: string };
+
+/** Parses one record into a job, or says why it is rejected. */
 export function parseRecord(
   record: SqsRecord,
   schema: ReturnType<typeof messageSchema>,
   bucket: string,
 ): ParseResult {
+  const bytes = Buffer.byteLength(record.body, "utf8");
+  if (bytes > SQS_MAX_MESSAGE_BYTES) {
+    return { ok: false, error: `message is ${bytes} bytes, over the SQS message limit (SQS_MAX_MESSAGE_BYTES) of ${SQS_MAX_MESSAGE_BYTES}` };
+  }
   let body: unknown;
   try {
     body = JSON.parse(record.body);
@@ -60,10 +75,7 @@ export function parseRecord(
   if (!JOB_ID_PATTERN.test(jobId)) {
     return { ok: false, error: `message has no jobId and its message id cannot name a job ("${jobId}")` };
   }
-  const input: ExecutionInput = { jobId, bucket, manifestKey: KEYS.manifest(jobId), items: result.data.items };
-  const bytes = Buffer.byteLength(JSON.stringify(input), "utf8");
-  if (bytes > SFN_MAX_INPUT_BYTES) {
-    return { ok: false, error: `execution input is ${bytes} bytes, over the Step Functions limit of ${SFN_MAX_INPUT_BYTES}` };
-  }
-  return { ok: true, input };
+  const urls = result.data.items.map((item) => item.url);
+  const input: ExecutionInput = { jobId, bucket, manifestKey: KEYS.manifest(jobId), itemCount: urls.length };
+  return { ok: true, job: { jobId, urls, input } };
 }

@@ -11,11 +11,3 @@ export interface SqsEvent {
 export interface SqsBatchResponse {
   batchItemFailures: { itemIdentifier: string }[];
 }
-
-/** What the state machine receives; its Map iterates `items`. */
-export interface ExecutionInput {
-  readonly jobId: string;
-  readonly bucket: string;
-  readonly manifestKey: string;
-  readonly items: readonly { url: string }[];
-}
