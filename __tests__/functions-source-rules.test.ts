@@ -1,8 +1,9 @@
 /**
  * Grep-able rules over the function sources (DESIGN.md, runtime rules): SDK
  * clients are constructed only in functions/shared/clients.ts (at module scope,
- * never per invocation), and no Promise.all fans out over anything — bounded
- * work goes through functions/shared/bounded.ts.
+ * never per invocation), no Promise.all fans out over anything — bounded
+ * work goes through functions/shared/bounded.ts — and task tokens are answered
+ * only by the one work-queue consumer (functions/shared/task-worker.ts).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -49,5 +50,17 @@ describe("function source rules", () => {
 
   test("the fetcher does not use the global fetch (it needs its own agents and guarded lookup)", () => {
     expect(hits(/(^|[^.\w])fetch\s*\(/)).toEqual([]);
+  });
+
+  test("answers task tokens (SendTask*) only in shared/task-worker.ts", () => {
+    expect(hits(/SendTask(Success|Failure|Heartbeat)Command/, [path.join("shared", "task-worker.ts")])).toEqual([]);
+    expect(hits(/new SendTask(Success|Failure|Heartbeat)Command/)).toHaveLength(3);
+  });
+
+  test("the fetcher and processor handlers consume their work queues through handleTaskBatch", () => {
+    for (const name of ["fetcher/handler.ts", "processor/handler.ts"]) {
+      const code = files.find((f) => f.file === name)?.code ?? "";
+      expect({ name, usesWorker: /handleTaskBatch\(event, deps,/.test(code) }).toEqual({ name, usesWorker: true });
+    }
   });
 });

@@ -16,6 +16,7 @@ import { BoundedQueue, mapBounded } from "../functions/shared/bounded";
 import { discardBody, readBody } from "../functions/shared/body";
 import { createRequestHandler, s3Client, sfnClient } from "../functions/shared/clients";
 import { loadRuntimeConfig } from "../functions/shared/config";
+import { loadWorkerConfig } from "../functions/shared/worker-config";
 import { ERRORS, METRICS } from "../functions/shared/contract";
 import { boolFromEnv, intFromEnv, stringFromEnv } from "../functions/shared/env";
 import * as errors from "../functions/shared/errors";
@@ -61,6 +62,13 @@ describe("configuration from environment variables", () => {
     ["MAX_SOCKETS", loadRuntimeConfig],
     ["TASK_CONCURRENCY", loadRuntimeConfig],
     ["STATE_MACHINE_ARN", loadFanoutConfig],
+    ["MAX_URL_LENGTH", loadFanoutConfig],
+    ["TASK_HEARTBEAT_SECONDS", loadWorkerConfig],
+    ["WORK_QUEUE_MAX_RECEIVE_COUNT", loadWorkerConfig],
+    ["TASK_HEARTBEAT_SECONDS", loadFetcherConfig],
+    ["WORK_QUEUE_MAX_RECEIVE_COUNT", loadFetcherConfig],
+    ["TASK_HEARTBEAT_SECONDS", loadProcessorConfig],
+    ["WORK_QUEUE_MAX_RECEIVE_COUNT", loadProcessorConfig],
   ])("each function refuses to start without %s", (name, load) => {
     expect(() => load(envWithout(name))).toThrow(`${name} environment variable is not set`);
   });
@@ -78,6 +86,13 @@ describe("configuration from environment variables", () => {
     ["CHUNK_LINES", "0", loadProcessorConfig],
     ["CHUNK_BYTES", "lots", loadProcessorConfig],
     ["S3_FORCE_PATH_STYLE", "1", loadRuntimeConfig],
+    ["MAX_URL_LENGTH", "0", loadFanoutConfig],
+    ["MAX_URL_LENGTH", "8193", loadFanoutConfig],
+    ["TASK_HEARTBEAT_SECONDS", "0", loadWorkerConfig],
+    ["TASK_HEARTBEAT_SECONDS", "100000000", loadWorkerConfig],
+    ["TASK_HEARTBEAT_SECONDS", "1.5", loadFetcherConfig],
+    ["WORK_QUEUE_MAX_RECEIVE_COUNT", "0", loadWorkerConfig],
+    ["WORK_QUEUE_MAX_RECEIVE_COUNT", "1001", loadProcessorConfig],
   ])("an invalid %s=%s fails naming the variable", (name, value, load) => {
     expect(() => load({ ...FUNCTION_TEST_ENV, [name]: value })).toThrow(new RegExp(`^${name} environment variable must be`));
   });
@@ -89,20 +104,34 @@ describe("configuration from environment variables", () => {
     expect(loadRuntimeConfig({ ...FUNCTION_TEST_ENV, AWS_ENDPOINT_URL_S3: "http://127.0.0.1:1", S3_FORCE_PATH_STYLE: "false" }).s3ForcePathStyle).toBe(false);
   });
 
+  test("the worker and fanout limits accept their whole documented range", () => {
+    expect(loadWorkerConfig({ TASK_HEARTBEAT_SECONDS: "1", WORK_QUEUE_MAX_RECEIVE_COUNT: "1000" })).toEqual({ taskHeartbeatSeconds: 1, workQueueMaxReceiveCount: 1000 });
+    expect(loadWorkerConfig({ TASK_HEARTBEAT_SECONDS: "99999999", WORK_QUEUE_MAX_RECEIVE_COUNT: "1" })).toEqual({ taskHeartbeatSeconds: 99_999_999, workQueueMaxReceiveCount: 1 });
+    expect(loadFanoutConfig({ ...FUNCTION_TEST_ENV, MAX_URL_LENGTH: "8192" }).maxUrlLength).toBe(8192);
+    expect(loadFetcherConfig(FUNCTION_TEST_ENV)).toMatchObject({ taskHeartbeatSeconds: 30, workQueueMaxReceiveCount: 3 });
+  });
+
   test("FETCH_ALLOW_PRIVATE is parsed into normalised host:port origins", () => {
     const config = loadFetcherConfig({ ...FUNCTION_TEST_ENV, FETCH_ALLOW_PRIVATE: "127.0.0.1:8080, LocalHost:80,[0:0::1]:9000" });
     expect([...config.allowPrivate]).toEqual(["127.0.0.1:8080", "localhost:80", "[::1]:9000"]);
   });
 
-  test.each(["fanout", "fetcher", "processor"])("loading the %s handler with MAX_SOCKETS unset fails the init naming it", (name) => {
-    const saved = process.env.MAX_SOCKETS;
-    delete process.env.MAX_SOCKETS;
+  test.each([
+    ["fanout", "MAX_SOCKETS"],
+    ["fetcher", "MAX_SOCKETS"],
+    ["processor", "MAX_SOCKETS"],
+    ["fanout", "MAX_URL_LENGTH"],
+    ["fetcher", "TASK_HEARTBEAT_SECONDS"],
+    ["processor", "WORK_QUEUE_MAX_RECEIVE_COUNT"],
+  ])("loading the %s handler with %s unset fails the init naming it", (name, variable) => {
+    const saved = process.env[variable];
+    delete process.env[variable];
     try {
       jest.isolateModules(() => {
-        expect(() => require(`../functions/${name}/handler`)).toThrow("MAX_SOCKETS environment variable is not set");
+        expect(() => require(`../functions/${name}/handler`)).toThrow(`${variable} environment variable is not set`);
       });
     } finally {
-      process.env.MAX_SOCKETS = saved;
+      process.env[variable] = saved;
     }
   });
 });
