@@ -118,7 +118,7 @@ describe("task worker", () => {
   test("treats a record without ApproximateReceiveCount as its last receive (reports rather than leaves it to the DLQ)", async () => {
     const { attributes: _dropped, ...record } = taskRecord({});
 
-    const out = await handleTaskBatch(sqsEvent(record as ReturnType<typeof sqsRecord>), deps(), async () => {
+    const out = await handleTaskBatch({ Records: [record] }, deps(), async () => {
       throw new OriginUnavailableError("reset");
     });
 
@@ -197,15 +197,17 @@ describe("task worker", () => {
   });
 
   test.each([
-    ["SendTaskSuccess", SendTaskSuccessCommand, async () => ({ ok: true })],
-    ["SendTaskFailure", SendTaskFailureCommand, async () => Promise.reject(new FetchRefusedError("no"))],
-  ] as const)("hands the message back when %s fails transiently, so the idempotent work is redone", async (_name, Command, run) => {
-    sfnMock.on(Command).rejects(awsError("InternalFailure", 500));
+    ["SendTaskSuccess", async () => ({ ok: true })],
+    ["SendTaskFailure", async () => Promise.reject(new FetchRefusedError("no"))],
+  ])("hands the message back when %s fails transiently, so the idempotent work is redone", async (name, run) => {
+    if (name === "SendTaskSuccess") sfnMock.on(SendTaskSuccessCommand).rejects(awsError("InternalFailure", 500));
+    else sfnMock.on(SendTaskFailureCommand).rejects(awsError("InternalFailure", 500));
     const record = taskRecord({});
 
     const out = await handleTaskBatch(sqsEvent(record), deps(), run);
 
     expect(out).toEqual({ batchItemFailures: [{ itemIdentifier: record.messageId }] });
+    expect(name === "SendTaskSuccess" ? successes() : failures()).toHaveLength(1);
   });
 
   test.each([
