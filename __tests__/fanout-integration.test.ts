@@ -1,14 +1,16 @@
 /**
  * The bundled fanout in a child process under `ulimit -n 1024`, with its real
  * S3 and SFN clients talking to a loopback S3 server and a loopback endpoint
- * that speaks the Step Functions JSON protocol. Every record of every batch must
- * end up accounted for: an execution, a rejected/ object, or a batch item failure.
+ * that speaks the Step Functions JSON protocol; both answer as AWS does (412 on
+ * a second `If-None-Match: *` write, StartExecution idempotent by name and input
+ * while running). Every record of every batch must end up accounted for: an
+ * execution, a rejected/ object, or a batch item failure.
  */
-import type { S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";
 import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
 import { startSfnEndpoint, type SfnEndpoint } from "../scripts/lib/sfn-endpoint";
-import { BUCKET, FD_LIMIT, childEnv, getJson, listKeys, bundlePath, testS3 } from "./helpers/function-integration";
+import { BUCKET, FD_LIMIT, childEnv, getBytes, getJson, listKeys, bundlePath, testS3 } from "./helpers/function-integration";
 import { jobMessage, sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 const STATE_MACHINE_ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:pipeline";
@@ -28,7 +30,7 @@ beforeAll(async () => {
     functionName: "fanout",
     env: childEnv(
       { s3: s3server.endpoint, sfn: sfn.endpoint },
-      { STATE_MACHINE_ARN, MAX_ITEMS_PER_JOB: "5", TASK_CONCURRENCY: "8", ALLOW_HTTP: "false" },
+      { STATE_MACHINE_ARN, MAX_ITEMS_PER_JOB: "5", MAX_URL_LENGTH: "2048", TASK_CONCURRENCY: "8", ALLOW_HTTP: "false" },
     ),
   });
 });
@@ -60,16 +62,16 @@ describe("fanout bundle over loopback S3 and Step Functions under ulimit -n 1024
     // WHEN the fanout handles it
     const out = await child.invoke<BatchResult>(sqsEvent(good, sameJobAgain, noJobId, ...Object.values(bad)));
 
-    // THEN nothing is handed back, valid jobs have a manifest and exactly one execution…
+    // THEN nothing is handed back, valid jobs have a manifest and exactly one execution, whose input points at it…
     expect(out).toEqual({ ok: true, result: { batchItemFailures: [] } });
     expect([...sfn.executions.keys()].sort()).toEqual(["job-good", `msg-${noJobId.messageId}`].sort());
-    expect(sfn.executions.get("job-good")?.input).toEqual({
-      jobId: "job-good",
-      bucket: BUCKET,
-      manifestKey: "jobs/job-good/manifest.json",
-      items: [{ url: "https://example.com/file-0.txt" }, { url: "https://example.com/file-1.txt" }],
-    });
-    expect(await getJson(s3, "jobs/job-good/manifest.json")).toMatchObject({ jobId: "job-good", items: [{ index: 0 }, { index: 1 }] });
+    expect(sfn.executions.get("job-good")?.input).toEqual({ jobId: "job-good", bucket: BUCKET, manifestKey: "jobs/job-good/manifest.json", itemCount: 2 });
+    expect(await getJson(s3, "jobs/job-good/manifest.json")).toEqual([
+      { index: 0, url: "https://example.com/file-0.txt" },
+      { index: 1, url: "https://example.com/file-1.txt" },
+    ]);
+    // …the same job twice in one batch made one execution (the second start was answered idempotently)…
+    expect(sfn.duplicateStarts()).toBe(1);
     // …and each bad message is in rejected/ with its raw body and the reason
     const reasons: Record<keyof typeof bad, RegExp> = {
       malformedJson: /not valid JSON/,
@@ -90,16 +92,62 @@ describe("fanout bundle over loopback S3 and Step Functions under ulimit -n 1024
       });
     }
     expect(await listKeys(s3, "rejected/")).toHaveLength(Object.keys(bad).length);
+    // …and the rejected ones left no manifest behind
+    expect((await listKeys(s3, "jobs/")).map((o) => o.key).sort()).toEqual(["jobs/job-good/manifest.json", `jobs/msg-${noJobId.messageId}/manifest.json`].sort());
   });
 
-  test("counts a redelivered message as done: no failure, no second execution", async () => {
+  test("writes the manifest once: a second conditional PUT is refused (412) and the manifest keeps its first content and message id", async () => {
+    const first = await getBytes(s3, "jobs/job-good/manifest.json");
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: "jobs/job-good/manifest.json" }));
+
+    const second = s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: "jobs/job-good/manifest.json", Body: "[]", IfNoneMatch: "*" }));
+
+    await expect(second).rejects.toMatchObject({ name: "PreconditionFailed", $metadata: { httpStatusCode: 412 } });
+    expect((await getBytes(s3, "jobs/job-good/manifest.json"))?.equals(first as Buffer)).toBe(true);
+    expect(head.Metadata).toEqual({ "message-id": expect.stringMatching(/^00000000-0000-4000-8000-/) });
+  });
+
+  test("a redelivery with the same items while the execution runs starts nothing new (same execution, no failure)", async () => {
     const calls = sfn.calls();
+    const duplicates = sfn.duplicateStarts();
+
     const out = await child.invoke<BatchResult>(sqsEvent(sqsRecord(jobMessage("job-good", 2))));
 
     expect(out).toEqual({ ok: true, result: { batchItemFailures: [] } });
     expect(sfn.calls()).toBe(calls + 1);
+    expect(sfn.duplicateStarts()).toBe(duplicates + 1);
     expect([...sfn.executions.keys()].filter((n) => n === "job-good")).toHaveLength(1);
     expect(child.output()).not.toMatch(/"level":"ERROR"/);
+  });
+
+  test("a redelivery after the execution closed is a duplicate (ExecutionAlreadyExists): acknowledged, one execution", async () => {
+    sfn.closeExecution("job-good");
+    const calls = sfn.calls();
+    const duplicates = sfn.duplicateStarts();
+
+    const out = await child.invoke<BatchResult>(sqsEvent(sqsRecord(jobMessage("job-good", 2))));
+
+    // The endpoint answered 400 ExecutionAlreadyExists (not an idempotent 200), and the fanout counted it as done
+    expect(out).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    expect(sfn.calls()).toBe(calls + 1);
+    expect(sfn.duplicateStarts()).toBe(duplicates);
+    expect([...sfn.executions.keys()].filter((n) => n === "job-good")).toHaveLength(1);
+  });
+
+  test("rejects a message that reuses a jobId with different items, naming the jobId, and keeps the first manifest", async () => {
+    const before = await getBytes(s3, "jobs/job-good/manifest.json");
+    const calls = sfn.calls();
+    const reused = sqsRecord(jobMessage("job-good", 3, "https://example.com/other"));
+
+    const out = await child.invoke<BatchResult>(sqsEvent(reused));
+
+    expect(out).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    expect(await getJson(s3, `rejected/${reused.messageId}.json`)).toMatchObject({
+      messageId: reused.messageId,
+      error: 'jobId "job-good" already names a job with different items (jobs/job-good/manifest.json)',
+    });
+    expect(sfn.calls()).toBe(calls);
+    expect((await getBytes(s3, "jobs/job-good/manifest.json"))?.equals(before as Buffer)).toBe(true);
   });
 
   test.each([

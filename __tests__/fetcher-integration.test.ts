@@ -1,15 +1,29 @@
 /**
- * The bundled fetcher in a child process under `ulimit -n 1024`, fetching from
- * a local origin over real HTTP and storing into a loopback S3 server. Only
- * 127.0.0.1 is ever connected to: every other address in here must be refused
- * before a connection is attempted.
+ * The bundled fetcher in a child process under `ulimit -n 1024`, consuming
+ * work-queue messages (`{ taskToken, input }`), fetching from a local origin
+ * over real HTTP, storing into a loopback S3 server and answering each task
+ * token at a loopback Step Functions endpoint. Only 127.0.0.1 is ever connected
+ * to: every other address in here must be refused before a connection is attempted.
  */
 import { createHash } from "crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";
 import { startOriginServer, type OriginServer } from "../scripts/lib/origin-server";
 import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
-import { BUCKET, FD_LIMIT, childEnv, getBytes, bundlePath, testS3 } from "./helpers/function-integration";
+import { startSfnEndpoint, type SfnEndpoint } from "../scripts/lib/sfn-endpoint";
+import {
+  BUCKET,
+  FD_LIMIT,
+  MAX_RECEIVES,
+  WORKER_ENV,
+  asOutcome,
+  bundlePath,
+  childEnv,
+  getBytes,
+  runTask,
+  testS3,
+} from "./helpers/function-integration";
+import { sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 const MAX_BYTES = 10 * 1024 * 1024;
 /** Roomy, so a 9 MiB upload on a busy machine never hits it; the timeout test uses its own child. */
@@ -18,12 +32,13 @@ const SHORT_TIMEOUT_MS = 1000;
 
 let s3server: S3Server;
 let origin: OriginServer;
+let sfn: SfnEndpoint;
 let s3: S3Client;
 let child: LambdaChild;
 let index = 0;
 
 beforeAll(async () => {
-  [s3server, origin] = await Promise.all([startS3Server({ buckets: [BUCKET] }), startOriginServer()]);
+  [s3server, origin, sfn] = await Promise.all([startS3Server({ buckets: [BUCKET] }), startOriginServer(), startSfnEndpoint()]);
   s3 = testS3(s3server.endpoint);
   child = await startFetcher(TIMEOUT_MS);
 });
@@ -33,8 +48,9 @@ function startFetcher(timeoutMs: number): Promise<LambdaChild> {
     bundle: bundlePath("fetcher"),
     functionName: "fetcher",
     env: childEnv(
-      { s3: s3server.endpoint },
+      { s3: s3server.endpoint, sfn: sfn.endpoint },
       {
+        ...WORKER_ENV,
         ALLOW_HTTP: "true", // the local origin speaks plain HTTP
         FETCH_ALLOW_PRIVATE: `127.0.0.1:${origin.port}`, // only the origin, not S3's port nor localhost
         FETCH_MAX_BYTES: String(MAX_BYTES),
@@ -48,14 +64,18 @@ function startFetcher(timeoutMs: number): Promise<LambdaChild> {
 afterAll(async () => {
   await child?.close();
   s3?.destroy();
-  await Promise.all([s3server?.close(), origin?.close()]);
+  await Promise.all([s3server?.close(), origin?.close(), sfn?.close()]);
 });
 
-/** Fetches `url` as a new item of job "fetch". */
-async function fetchUrl(url: string) {
+/**
+ * Fetches `url` as a new item of job "fetch" through a task message on its last
+ * receive (so a transient error is answered too); `out` is the token's answer.
+ */
+async function fetchUrl(url: string, receiveCount = MAX_RECEIVES) {
   const item = index++;
-  const out = await child.invoke<{ key: string; bytes: number; sha256: string; contentType: string }>({ jobId: "fetch", index: item, url });
-  return { out, key: `jobs/fetch/raw/${item}` };
+  const run = await runTask(child, sfn, { jobId: "fetch", index: item, url }, { receiveCount });
+  expect(run.response).toEqual({ ok: true, result: { batchItemFailures: [] } });
+  return { out: asOutcome(run), key: `jobs/fetch/raw/${item}`, run };
 }
 
 describe("fetcher bundle over loopback HTTP under ulimit -n 1024", () => {
@@ -102,9 +122,9 @@ describe("fetcher bundle over loopback HTTP under ulimit -n 1024", () => {
     const short = await startFetcher(SHORT_TIMEOUT_MS);
     try {
       const started = Date.now();
-      const out = await short.invoke({ jobId: "fetch", index: 9999, url: `${origin.url}/hang` });
+      const run = await runTask(short, sfn, { jobId: "fetch", index: 9999, url: `${origin.url}/hang` }, { receiveCount: MAX_RECEIVES });
 
-      expect(out).toMatchObject({ ok: false, error: { name: "FetchTimeoutError" } });
+      expect(asOutcome(run)).toMatchObject({ ok: false, error: { name: "FetchTimeoutError", message: expect.stringMatching(/\(transient, last of 3 receives\)$/) } });
       expect(Date.now() - started).toBeGreaterThanOrEqual(SHORT_TIMEOUT_MS - 50);
       expect(Date.now() - started).toBeLessThan(SHORT_TIMEOUT_MS + 3000);
       expect(short.exited()).toBeUndefined();
@@ -166,8 +186,51 @@ describe("fetcher bundle over loopback HTTP under ulimit -n 1024", () => {
     ["a missing url", { jobId: "ok", index: 0 }],
     ["a string index", { jobId: "ok", index: "0", url: "https://example.com/" }],
     ["a URL that does not parse", { jobId: "ok", index: 0, url: "not a url" }],
-  ])("answers InvalidInputError for %s", async (_name, event) => {
-    expect(await child.invoke(event)).toMatchObject({ ok: false, error: { name: "InvalidInputError" } });
+  ])("answers InvalidInputError for %s", async (_name, input) => {
+    const run = await runTask(child, sfn, input);
+
+    expect(asOutcome(run)).toMatchObject({ ok: false, error: { name: "InvalidInputError" } });
+  });
+
+  test("hands a transient failure back to the queue before the last receive, and answers it on the last", async () => {
+    // GIVEN an origin that answers 503, on the first of 3 receives
+    const input = { jobId: "fetch", index: index++, url: `${origin.url}/status?code=503` };
+    const first = await runTask(child, sfn, input, { receiveCount: 1 });
+
+    // THEN the message goes back to the queue and the token is left open
+    expect(first.response).toEqual({ ok: true, result: { batchItemFailures: [{ itemIdentifier: first.messageId }] } });
+    expect(first.answer).toBeUndefined();
+    expect(first.heartbeats).toBe(1);
+
+    // AND on the last receive the failure is reported with its name
+    const last = await runTask(child, sfn, input, { receiveCount: MAX_RECEIVES, token: first.token });
+    expect(last.response).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    expect(last.answer).toEqual({ kind: "failure", error: "OriginUnavailableError", cause: expect.stringMatching(/answered 503 \(transient, last of 3 receives\)$/) });
+  });
+
+  test("skips a delivery whose token is already closed: nothing is fetched, the message is acknowledged", async () => {
+    const closedBefore = sfn.taskCalls().closed;
+    const served = origin.requests.length;
+    const item = index++;
+
+    const run = await runTask(child, sfn, { jobId: "fetch", index: item, url: `${origin.url}/text?lines=5` }, { open: false });
+
+    expect(run.response).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    expect(run.answer).toBeUndefined();
+    expect(origin.requests.length).toBe(served);
+    expect(sfn.taskCalls().closed - closedBefore).toBe(1); // the first heartbeat, and nothing after it
+    expect(await getBytes(s3, `jobs/fetch/raw/${item}`)).toBeUndefined();
+  });
+
+  test("lists a message without a task token in batchItemFailures (it cannot be answered)", async () => {
+    const record = sqsRecord({ input: { jobId: "fetch", index: 0, url: `${origin.url}/text` } });
+    const served = origin.requests.length;
+
+    const out = await child.invoke(sqsEvent(record));
+
+    expect(out).toEqual({ ok: true, result: { batchItemFailures: [{ itemIdentifier: record.messageId }] } });
+    expect(origin.requests.length).toBe(served);
+    expect(child.output()).toMatch(/cannot be answered/);
   });
 
   test("kept its open file descriptors within MAX_SOCKETS + 40 and never crashed", async () => {
