@@ -5,6 +5,11 @@
  * (processor on a 100,000-line object; fanout with 20 concurrent batches of 10
  * messages) under `ulimit -n 1024` with the parent sampling the child's fds.
  *
+ * The fetcher and processor consume work queues: each is sent an SQS event
+ * holding one task message (`{ taskToken, input }`) and answers the token at a
+ * loopback Step Functions endpoint in this process (its AWS_ENDPOINT_URL_SFN),
+ * which registered the token and records the answer.
+ *
  * The environment of each function is the one the stack deploys (read from a
  * synth), with only the values a loopback run must change replaced: bucket
  * name, state machine ARN, endpoints, dummy credentials, and for the fetcher
@@ -14,6 +19,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../../scripts/lib/lambda-child";
+import { startSfnEndpoint, type SfnEndpoint } from "../../scripts/lib/sfn-endpoint";
 import { startFdSampler } from "./fd-sampler";
 import type { ServersProcess } from "./servers-client";
 import { median, round } from "./stats";
@@ -114,16 +120,78 @@ export function textOfLines(lines: number): Buffer {
   return Buffer.from(parts.join(""));
 }
 
-/** An SQS batch of `size` valid messages (distinct job ids). */
-export function sqsBatch(batch: number, size: number): { Records: { messageId: string; body: string }[] } {
-  const Records = [];
+interface SqsRecordShape {
+  messageId: string;
+  body: string;
+  attributes: { ApproximateReceiveCount: string };
+}
+
+/** An SQS batch of `size` valid messages (distinct job ids), as Lambda passes it to the fanout. */
+export function sqsBatch(batch: number, size: number): { Records: SqsRecordShape[] } {
+  const Records: SqsRecordShape[] = [];
   for (let i = 0; i < size; i++) {
     Records.push({
       messageId: `msg-${batch}-${i}`,
       body: JSON.stringify({ jobId: `bench-${batch}-${i}`, items: [{ url: `https://example.com/${batch}/${i}` }] }),
+      attributes: { ApproximateReceiveCount: "1" },
     });
   }
   return { Records };
+}
+
+/** How a worker answered its task token. */
+export type TaskAnswer = { readonly ok: true; readonly output: unknown } | { readonly ok: false; readonly error: string; readonly cause: string };
+
+/** A loopback Step Functions endpoint that hands out task messages and records how their tokens are answered. */
+export interface TaskEndpoint {
+  readonly endpoint: string;
+  /** A work-queue event holding one task message for `input`; `answer()` is the token's answer once the worker sent it. */
+  task(input: unknown): { event: { Records: SqsRecordShape[] }; answer(): TaskAnswer | undefined; heartbeats(): number };
+  close(): Promise<void>;
+}
+
+export async function startTaskEndpoint(): Promise<TaskEndpoint> {
+  const sfn: SfnEndpoint = await startSfnEndpoint();
+  let next = 0;
+  return {
+    endpoint: sfn.endpoint,
+    task(input) {
+      const token = `bench-token-${++next}`;
+      let answer: TaskAnswer | undefined;
+      let heartbeats = 0;
+      sfn.registerTask(token, {
+        success: (output) => void (answer = { ok: true, output: JSON.parse(output) }),
+        failure: (error, cause) => void (answer = { ok: false, error, cause }),
+        heartbeat: () => void heartbeats++,
+      });
+      const record = { messageId: `task-${next}`, body: JSON.stringify({ taskToken: token, input }), attributes: { ApproximateReceiveCount: "1" } };
+      return { event: { Records: [record] }, answer: () => answer, heartbeats: () => heartbeats };
+    },
+    close: () => sfn.close(),
+  };
+}
+
+/** Runs `fn` with a task endpoint and the worker's environment pointed at it. */
+async function withTaskEndpoint<T>(env: Record<string, string>, fn: (tasks: TaskEndpoint, env: Record<string, string>) => Promise<T>): Promise<T> {
+  const tasks = await startTaskEndpoint();
+  try {
+    return await fn(tasks, { ...env, AWS_ENDPOINT_URL_SFN: tasks.endpoint });
+  } finally {
+    await tasks.close();
+  }
+}
+
+/** The worker's partial batch response must be empty and its token answered with success. */
+function taskOutcome<T>(
+  result: { ok: true; result: unknown } | { ok: false; error: { name: string; message: string } },
+  answer: TaskAnswer | undefined,
+): { ok: true; output: T } | { ok: false; error: string } {
+  if (!result.ok) return { ok: false, error: `${result.error.name}: ${result.error.message}` };
+  const failures = (result.result as { batchItemFailures?: unknown[] } | undefined)?.batchItemFailures ?? [];
+  if (failures.length > 0) return { ok: false, error: `handed back to the queue: ${JSON.stringify(failures)}` };
+  if (!answer) return { ok: false, error: "the task token was not answered" };
+  if (!answer.ok) return { ok: false, error: `${answer.error}: ${answer.cause}` };
+  return { ok: true, output: answer.output as T };
 }
 
 export interface FirstInvocation {
@@ -154,26 +222,38 @@ export async function firstInvocation(
   env: Record<string, string>,
   servers: ServersProcess,
 ): Promise<FirstInvocation> {
-  let event: unknown;
-  if (role === "fanout") event = sqsBatch(9000, 1);
-  if (role === "fetcher") event = { jobId: "bench-first", index: 0, url: `${servers.originUrl}/text?lines=1000` };
+  let input: unknown;
+  if (role === "fetcher") input = { jobId: "bench-first", index: 0, url: `${servers.originUrl}/text?lines=1000` };
   if (role === "processor") {
     const s3 = parentS3(servers.s3Endpoint());
     await s3.send(new PutObjectCommand({ Bucket: WORK_BUCKET, Key: "jobs/bench-first/raw/1", Body: textOfLines(1000), ContentType: "text/plain" }));
     s3.destroy();
-    event = { jobId: "bench-first", index: 1 };
+    input = { jobId: "bench-first", index: 1 };
   }
-  return withChild(bundle, role, env, async (child, initMs) => {
-    const start = performance.now();
-    const result = await child.invoke(event);
-    const invokeMs = performance.now() - start;
-    return {
-      initMs: round(initMs, 1),
-      invokeMs: round(invokeMs, 1),
-      ok: result.ok,
-      error: result.ok ? undefined : `${result.error.name}: ${result.error.message}`,
-    };
-  });
+  if (role === "fanout") {
+    return withChild(bundle, role, env, async (child, initMs) => {
+      const start = performance.now();
+      const result = await child.invoke<{ batchItemFailures: unknown[] }>(sqsBatch(9000, 1));
+      const invokeMs = performance.now() - start;
+      const retried = result.ok ? result.result.batchItemFailures.length : 0;
+      return {
+        initMs: round(initMs, 1),
+        invokeMs: round(invokeMs, 1),
+        ok: result.ok && retried === 0,
+        error: result.ok ? (retried ? `${retried} record(s) handed back` : undefined) : `${result.error.name}: ${result.error.message}`,
+      };
+    });
+  }
+  return withTaskEndpoint(env, (tasks, workerEnv) =>
+    withChild(bundle, role, workerEnv, async (child, initMs) => {
+      const task = tasks.task(input);
+      const start = performance.now();
+      const result = await child.invoke(task.event);
+      const invokeMs = performance.now() - start;
+      const outcome = taskOutcome(result, task.answer());
+      return { initMs: round(initMs, 1), invokeMs: round(invokeMs, 1), ok: outcome.ok, error: outcome.ok ? undefined : outcome.error };
+    }),
+  );
 }
 
 export interface HandlerPath {
@@ -190,34 +270,39 @@ export async function processorPath(bundle: string, env: Record<string, string>,
   const body = textOfLines(lines);
   await s3.send(new PutObjectCommand({ Bucket: WORK_BUCKET, Key: "jobs/bench-proc/raw/0", Body: body, ContentType: "text/plain" }));
   s3.destroy();
-  return withChild(bundle, "processor", env, async (child) => {
-    const sampler = startFdSampler(child.pid);
-    await sampler.started();
-    await servers.reset();
-    sampler.reset();
-    const start = performance.now();
-    const result = await child.invoke<{ chunks: number; lines: number; bytes: number }>({ jobId: "bench-proc", index: 0 });
-    const wallMs = performance.now() - start;
-    const fds = await sampler.stop();
-    const counts = await servers.counts();
-    const ok = result.ok && result.result.lines === lines && result.result.bytes === body.length;
-    return {
-      peakFds: fds.peak,
-      connections: counts.s3,
-      wallMs: round(wallMs),
-      ok,
-      detail: {
-        lines,
-        bytes: body.length,
-        chunks: result.ok ? result.result.chunks : undefined,
-        error: result.ok ? undefined : `${result.error.name}: ${result.error.message}`,
-        sampler: fds,
-        maxSockets: Number(env.MAX_SOCKETS),
-        taskConcurrency: Number(env.TASK_CONCURRENCY),
-        chunkLines: Number(env.CHUNK_LINES),
-      },
-    };
-  });
+  return withTaskEndpoint(env, (tasks, workerEnv) =>
+    withChild(bundle, "processor", workerEnv, async (child) => {
+      const sampler = startFdSampler(child.pid);
+      await sampler.started();
+      await servers.reset();
+      sampler.reset();
+      const task = tasks.task({ jobId: "bench-proc", index: 0 });
+      const start = performance.now();
+      const result = await child.invoke(task.event);
+      const wallMs = performance.now() - start;
+      const fds = await sampler.stop();
+      const counts = await servers.counts();
+      const outcome = taskOutcome<{ chunks: number; lines: number; bytes: number }>(result, task.answer());
+      const ok = outcome.ok && outcome.output.lines === lines && outcome.output.bytes === body.length;
+      return {
+        peakFds: fds.peak,
+        connections: counts.s3,
+        wallMs: round(wallMs),
+        ok,
+        detail: {
+          lines,
+          bytes: body.length,
+          chunks: outcome.ok ? outcome.output.chunks : undefined,
+          error: outcome.ok ? undefined : outcome.error,
+          heartbeats: task.heartbeats(),
+          sampler: fds,
+          maxSockets: Number(env.MAX_SOCKETS),
+          taskConcurrency: Number(env.TASK_CONCURRENCY),
+          chunkLines: Number(env.CHUNK_LINES),
+        },
+      };
+    }),
+  );
 }
 
 /** The bundled fanout handling `batches` concurrent SQS batches of `size` messages in one execution environment. */
