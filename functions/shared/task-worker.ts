@@ -172,7 +172,9 @@ export async function handleTaskRecord(record: WorkQueueRecord, deps: TaskWorker
   try {
     if ((await heartbeat(taskToken, deps)) === "closed") return closed("before the work", deps);
   } catch (error) {
-    logger.warn("first heartbeat failed: handed back to SQS", { error: describeError(error), transient: isTransientError(error) });
+    // Not known to be open: no work without an answerable token. SQS redelivers it (or, after maxReceiveCount, the DLQ holds it).
+    const transient = isTransientError(error);
+    logger[transient ? "warn" : "error"]("first heartbeat failed: handed back to SQS", { error: describeError(error), transient });
     return { status: "retry", reason: describeError(error) };
   }
 
