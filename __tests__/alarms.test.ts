@@ -4,6 +4,8 @@ import type { TfJson } from "./helpers/synth";
 
 const props: AlarmsProps = {
   name: "p",
+  account: "123456789012",
+  region: "eu-west-1",
   queues: [
     { queueName: "p-ingest", dlqName: "p-ingest-dlq", maxMessageAgeSeconds: 1800 },
     { queueName: "p-fetch", dlqName: "p-fetch-dlq", maxMessageAgeSeconds: 3600 },
@@ -63,11 +65,42 @@ describe("Alarms", () => {
     }
   });
 
-  test("lets CloudWatch publish to the topic, over TLS only", () => {
+  const ourAlarms = { StringEquals: { "aws:SourceAccount": "123456789012" }, ArnLike: { "aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:p-*" } };
+
+  test("lets only this account's alarms of this stack publish to the topic, over TLS only", () => {
     const [policy] = Object.values(synth(props).resource.aws_sns_topic_policy) as TfJson[];
     const doc = JSON.parse(policy.policy);
-    expect(doc.Statement[0]).toMatchObject({ Effect: "Allow", Principal: { Service: "cloudwatch.amazonaws.com" }, Action: "sns:Publish" });
+    expect(doc.Statement[0]).toEqual({
+      Sid: "CloudWatchAlarmsPublish",
+      Effect: "Allow",
+      Principal: { Service: "cloudwatch.amazonaws.com" },
+      Action: "sns:Publish",
+      Resource: expect.stringMatching(/^\$\{aws_sns_topic\./),
+      Condition: ourAlarms,
+    });
     expect(doc.Statement[1]).toMatchObject({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } });
+  });
+
+  test("every alarm's name matches the ARN pattern the topic and key policies allow", () => {
+    for (const a of alarms(synth(props))) expect(a.alarm_name).toMatch(/^p-/);
+  });
+
+  test("encrypts the topic with a rotated customer managed key that CloudWatch may use for our alarms only", () => {
+    const out = synth(props);
+    const [[keyId, key]] = Object.entries(out.resource.aws_kms_key) as [string, TfJson][];
+    expect(key.enable_key_rotation).toBe(true);
+    const [topic] = Object.values(out.resource.aws_sns_topic) as TfJson[];
+    expect(topic.kms_master_key_id).toBe(`\${aws_kms_key.${keyId}.arn}`);
+    const statements = JSON.parse(key.policy).Statement as TfJson[];
+    expect(statements.find((st) => st.Sid === "CloudWatchAlarmsEncrypt")).toEqual({
+      Sid: "CloudWatchAlarmsEncrypt",
+      Effect: "Allow",
+      Principal: { Service: "cloudwatch.amazonaws.com" },
+      Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+      Resource: "*",
+      Condition: ourAlarms,
+    });
+    expect(statements.find((st) => st.Sid === "AccountAdministersTheKey")!.Principal).toEqual({ AWS: "arn:aws:iam::123456789012:root" });
   });
 
   test("subscribes an email only when one is given", () => {
@@ -83,6 +116,7 @@ describe("Alarms", () => {
     expect(() => synth({ ...props, fdThreshold: 2000 })).toThrow(/fdThreshold \(2000\) must be between 1 and 1024/);
     expect(() => synth({ ...props, functionNames: [] })).toThrow(/functionNames must name at least one function/);
     expect(() => synth({ ...props, queues: [] })).toThrow(/queues must name at least one queue/);
+    expect(() => synth({ ...props, account: "12345" })).toThrow(/account \("12345"\) must be a 12-digit AWS account id/);
     expect(() => synth({ ...props, queues: [{ queueName: "q", dlqName: "q-dlq", maxMessageAgeSeconds: 10 }] })).toThrow(/maxMessageAgeSeconds of queue q \(10\) must be between 60 and 1209600/);
   });
 });

@@ -3,6 +3,7 @@ import {
   budgetViolations,
   fdCeiling,
   plannedFds,
+  sharedAccountViolations,
   taskTiming,
   validateBudget,
   type Budget,
@@ -193,5 +194,44 @@ describe("concurrency budget", () => {
 
   test("the fd ceiling is headroom x 1024", () => {
     expect(fdCeiling(base())).toBe(512);
+  });
+});
+
+describe("budget rule 3 across environments", () => {
+  const env = (name: string, account: string, reserved: [number, number, number], accountConcurrency = 1000) => {
+    const b = tweak((x) => {
+      x.accountConcurrency = accountConcurrency;
+      x.fanout.reservedConcurrency = reserved[0];
+      x.queue.maximumConcurrency = Math.min(x.queue.maximumConcurrency, reserved[0]);
+      x.fetcher.reservedConcurrency = reserved[1];
+      x.processor.reservedConcurrency = reserved[2];
+    });
+    return { name, account, region: "eu-west-1", budget: b };
+  };
+
+  test("refuses environments of one account and region whose reserved concurrency adds up past the account's pool, naming them", () => {
+    // Each alone holds (300 + 300 + 5 = 605 <= 900); together they do not.
+    const envs = [env("dev", "111111111111", [5, 300, 300]), env("prod", "111111111111", [5, 300, 300])];
+    expect(envs.map((e) => budgetViolations(e.budget))).toEqual([[], []]);
+    expect(sharedAccountViolations(envs)).toEqual([
+      "budget rule 3: environments dev, prod share account 111111111111 in eu-west-1: their reserved concurrency (dev 605 + prod 605 = 1210) must be <= accountConcurrency - 100 (900)",
+    ]);
+  });
+
+  test("counts accounts and regions apart", () => {
+    const other = { ...env("prod", "111111111111", [5, 300, 300]), region: "us-east-1" };
+    expect(sharedAccountViolations([env("dev", "111111111111", [5, 300, 300]), other])).toEqual([]);
+    expect(sharedAccountViolations([env("dev", "111111111111", [5, 300, 300]), env("prod", "222222222222", [5, 300, 300])])).toEqual([]);
+  });
+
+  test("refuses environments of one account that state different account limits", () => {
+    expect(sharedAccountViolations([env("dev", "111111111111", [5, 20, 20], 1000), env("prod", "111111111111", [5, 20, 20], 2000)])).toEqual([
+      expect.stringMatching(/^budget rule 3: environments dev \(1000\), prod \(2000\) share account 111111111111 in eu-west-1 but state different accountConcurrency$/),
+    ]);
+  });
+
+  test("the configured environments share one account and fit in it together", () => {
+    expect(new Set(projectConfig.environments.map((e) => e.account)).size).toBe(1);
+    expect(sharedAccountViolations(projectConfig.environments)).toEqual([]);
   });
 });

@@ -476,3 +476,46 @@ describe("Network: Step Functions endpoint of the isolated VPC", () => {
     ]);
   });
 });
+
+describe("Network: defence in depth", () => {
+  test("each flow log waits for its role's policy, not only its role", () => {
+    const { res } = synthNetwork();
+    for (const log of all(res, "aws_flow_log")) {
+      const policyIds = (log.depends_on as string[]).filter((d) => d.startsWith("aws_iam_role_policy."));
+      expect(policyIds).toHaveLength(1);
+      const policy = res.aws_iam_role_policy[policyIds[0].split(".")[1]];
+      expect(log.iam_role_arn).toBe(policy.role.replace(/\.id\}$/, ".arn}"));
+    }
+  });
+
+  test("a network ACL on the fetcher's private subnets drops private, loopback, link-local and CGNAT destinations but the VPC's own range", () => {
+    const { res } = synthNetwork();
+    const [[aclKey, acl]] = Object.entries(res.aws_network_acl);
+    const egressVpc = ref("aws_vpc", keyByName(res, "aws_vpc", "fanout-pipeline-test-egress"));
+    const privateSubnets = Object.keys(res.aws_subnet).filter((k) => res.aws_subnet[k].vpc_id === egressVpc && res.aws_subnet[k].tags.Tier === "private");
+    expect(acl.vpc_id).toBe(egressVpc);
+    expect([...acl.subnet_ids].sort()).toEqual(privateSubnets.map((k) => ref("aws_subnet", k)).sort());
+    const rules = all(res, "aws_network_acl_rule").filter((r) => r.network_acl_id === ref("aws_network_acl", aclKey));
+    const egress = rules.filter((r) => r.egress).sort((a, b) => a.rule_number - b.rule_number).map((r) => `${r.rule_action} ${r.cidr_block}`);
+    expect(egress[0]).toBe("allow 10.10.0.0/16");
+    expect(egress.at(-1)).toBe("allow 0.0.0.0/0");
+    for (const cidr of ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16"]) {
+      expect(egress).toContain(`deny ${cidr}`);
+    }
+    expect(rules.filter((r) => !r.egress).map((r) => `${r.rule_action} ${r.cidr_block}`)).toEqual(["allow 0.0.0.0/0"]);
+  });
+
+  test("limitS3Endpoints gives each S3 gateway endpoint its own policy and refuses an empty one", () => {
+    const statement = (action: string) => ({ Effect: "Allow" as const, Principal: "*", Action: action, Resource: "arn:aws:s3:::work/jobs/*" });
+    const out = synth((scope) => new Network(scope, "net", BASE).limitS3Endpoints({ egress: [statement("s3:PutObject")], isolated: [statement("s3:GetObject")] }));
+    const res = JSON.parse(out).resource as Resources;
+    const byEndpoint = Object.fromEntries(all(res, "aws_vpc_endpoint_policy").map((p) => [p.vpc_endpoint_id, JSON.parse(p.policy).Statement[0].Action]));
+    expect(byEndpoint).toEqual({
+      [ref("aws_vpc_endpoint", keyByName(res, "aws_vpc_endpoint", "fanout-pipeline-test-egress-s3"))]: "s3:PutObject",
+      [ref("aws_vpc_endpoint", keyByName(res, "aws_vpc_endpoint", "fanout-pipeline-test-isolated-s3"))]: "s3:GetObject",
+    });
+    expect(() => synth((scope) => new Network(scope, "net", BASE).limitS3Endpoints({ egress: [], isolated: [statement("s3:GetObject")] }))).toThrow(
+      /the egress endpoint needs at least one statement/,
+    );
+  });
+});

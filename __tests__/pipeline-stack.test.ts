@@ -127,6 +127,30 @@ describe.each(["pipeline-dev", "pipeline-prod"])("%s stack", (name) => {
 });
 
 describe("environment validation at synth", () => {
+  test("refuses an account that is not 12 digits, naming the environment", () => {
+    const bad = devWith((e) => ({ ...e, account: "1234" }));
+    expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(/environment "dev": account must be a 12-digit AWS account id \(got "1234"\)/);
+  });
+
+  test("refuses two environments whose reserved concurrency overflows their shared account (rule 3), naming both", () => {
+    const big = (e: ReturnType<typeof devWith>, name: string, bucket: string) => ({
+      ...e,
+      name,
+      workBucketName: bucket,
+      budget: { ...e.budget, fetcher: { ...e.budget.fetcher, reservedConcurrency: 420 }, processor: { ...e.budget.processor, reservedConcurrency: 420 } },
+    });
+    const a = big(devWith((e) => e), "dev", "bucket-a-example");
+    const b = big(devWith((e) => e), "qa", "bucket-b-example");
+    expect(() => buildApp({ ...projectConfig, environments: [a, b] })).toThrow(
+      /budget rule 3: environments dev, qa share account 123456789012 in eu-west-1: their reserved concurrency \(dev 845 \+ qa 845 = 1690\) must be <= accountConcurrency - 100 \(900\)/,
+    );
+  });
+
+  test("refuses a state bucket no one may use, and a principal that is not an IAM ARN", () => {
+    expect(() => buildApp({ ...projectConfig, state: { ...projectConfig.state, terraformPrincipals: [] } })).toThrow(/state\.terraformPrincipals must name at least one role or user/);
+    expect(() => buildApp({ ...projectConfig, state: { ...projectConfig.state, terraformPrincipals: ["admin"] } })).toThrow(/state\.terraformPrincipals: "admin" is not an IAM role or user ARN/);
+  });
+
   test("refuses a work queue mapping above its worker's reserved concurrency (rule 8), naming the environment", () => {
     const bad = devWith((e) => ({ ...e, budget: { ...e.budget, fetcher: { ...e.budget.fetcher, queue: { ...e.budget.fetcher.queue, maximumConcurrency: 25 } } } }));
     expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(

@@ -62,11 +62,19 @@ const STAR_RESOURCE_ALLOWED = new Set([
   "states:SendTaskHeartbeat",
 ]);
 
+/**
+ * A KMS key policy's `Resource: "*"` means the key itself, and AWS's default
+ * statement gives the account's root `kms:*` so IAM can manage the key: the one
+ * statement where a wildcard is the rule. Checked separately below.
+ */
+const isKeyAdministration = (where: string, st: TfJson) =>
+  where.startsWith("aws_kms_key.") && st.Sid === "AccountAdministersTheKey" && /^arn:aws:iam::\d{12}:root$/.test(st.Principal?.AWS);
+
 describe.each(stackNames)("%s: IAM", (name) => {
-  test("no policy allows Action \"*\" or a service wildcard like \"s3:*\"", () => {
+  test("no policy allows Action \"*\" or a service wildcard like \"s3:*\" (but a key's root administration)", () => {
     for (const { where, doc } of policies(synth.stacks[name])) {
       for (const st of asList(doc.Statement) as TfJson[]) {
-        if (st.Effect !== "Allow") continue;
+        if (st.Effect !== "Allow" || isKeyAdministration(where, st)) continue;
         for (const action of asList(st.Action) as string[]) {
           expect({ where, action, star: action === "*" || action.endsWith(":*") }).toEqual({ where, action, star: false });
         }
@@ -74,8 +82,9 @@ describe.each(stackNames)("%s: IAM", (name) => {
     }
   });
 
-  test("Resource \"*\" appears only with actions that have no narrower resource", () => {
+  test("Resource \"*\" appears only with actions that have no narrower resource (a key policy's \"*\" is the key)", () => {
     for (const { where, doc } of policies(synth.stacks[name])) {
+      if (where.startsWith("aws_kms_key.")) continue;
       for (const st of asList(doc.Statement) as TfJson[]) {
         if (st.Effect !== "Allow" || !asList(st.Resource).includes("*")) continue;
         for (const action of asList(st.Action) as string[]) {
@@ -195,8 +204,7 @@ describe.each(pipelines)("%s: queues, network, functions", (name) => {
     const isolated = resources(stack(), "aws_vpc").find(([, v]) => v.tags?.Name?.includes("isolated"))!;
     const [[endpointId, endpoint]] = resources(stack(), "aws_vpc_endpoint").filter(([, e]) => String(e.service_name).endsWith(".states"));
     expect(endpoint).toMatchObject({ vpc_endpoint_type: "Interface", private_dns_enabled: true, vpc_id: `\${aws_vpc.${isolated[0]}.id}` });
-    const [[, policy]] = resources(stack(), "aws_vpc_endpoint_policy");
-    expect(refId(policy.vpc_endpoint_id, "aws_vpc_endpoint")).toBe(endpointId);
+    const [[, policy]] = resources(stack(), "aws_vpc_endpoint_policy").filter(([, p]) => refId(p.vpc_endpoint_id, "aws_vpc_endpoint") === endpointId);
     const statements = JSON.parse(policy.policy).Statement as TfJson[];
     expect(statements).toHaveLength(1);
     expect([...asList(statements[0].Action)].sort()).toEqual(["states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess"]);
@@ -255,5 +263,94 @@ describe.each(pipelines)("%s: queues, network, functions", (name) => {
         }
       }
     }
+  });
+});
+
+describe.each(pipelines)("%s: hardening", (name) => {
+  const stack = () => synth.stacks[name];
+  const roleNamed = (suffix: string) => resources(stack(), "aws_iam_role").find(([, r]) => String(r.name).endsWith(suffix))!;
+
+  test("every SNS topic is encrypted with a rotated customer managed key, and only our alarms may publish", () => {
+    const keys = Object.fromEntries(resources(stack(), "aws_kms_key"));
+    const topics = resources(stack(), "aws_sns_topic");
+    expect(topics.length).toBeGreaterThan(0);
+    for (const [id, topic] of topics) {
+      const key = keys[refId(topic.kms_master_key_id, "aws_kms_key")];
+      expect(key.enable_key_rotation).toBe(true);
+      const [[, pol]] = resources(stack(), "aws_sns_topic_policy").filter(([, p]) => refId(p.arn, "aws_sns_topic") === id);
+      for (const st of (JSON.parse(pol.policy).Statement as TfJson[]).filter((s) => s.Effect === "Allow")) {
+        expect(st.Condition?.StringEquals?.["aws:SourceAccount"]).toMatch(/^\d{12}$/);
+        expect(st.Condition?.ArnLike?.["aws:SourceArn"]).toMatch(/^arn:aws:cloudwatch:[a-z0-9-]+:\d{12}:alarm:fanout-pipeline-[a-z0-9]+-\*$/);
+      }
+    }
+  });
+
+  test("every role a service other than Lambda assumes is bound to our account (aws:SourceAccount), Step Functions' to our state machine too", () => {
+    for (const [id, role] of resources(stack(), "aws_iam_role")) {
+      for (const st of JSON.parse(role.assume_role_policy).Statement as TfJson[]) {
+        const service = st.Principal?.Service;
+        // Lambda execution roles are assumed by the Lambda service for the function itself: AWS documents no source condition for them.
+        if (service === "lambda.amazonaws.com") continue;
+        expect({ id, service, account: st.Condition?.StringEquals?.["aws:SourceAccount"] }).toEqual({ id, service, account: expect.anything() });
+        if (service === "states.amazonaws.com") expect(st.Condition.ArnLike["aws:SourceArn"]).toMatch(/:stateMachine:fanout-pipeline-[a-z0-9]+$/);
+      }
+    }
+  });
+
+  test("both S3 gateway endpoints have a policy that names the work bucket only, and the actions its VPC's function uses", () => {
+    const [[bucketId]] = resources(stack(), "aws_s3_bucket");
+    const gateways = resources(stack(), "aws_vpc_endpoint").filter(([, e]) => e.vpc_endpoint_type === "Gateway");
+    expect(gateways).toHaveLength(2);
+    const policies = resources(stack(), "aws_vpc_endpoint_policy");
+    const actionsOf = (endpointName: string) => {
+      const [gatewayId] = gateways.find(([, e]) => String(e.tags?.Name).endsWith(endpointName))!;
+      const [[, pol]] = policies.filter(([, p]) => refId(p.vpc_endpoint_id, "aws_vpc_endpoint") === gatewayId);
+      const statements = JSON.parse(pol.policy).Statement as TfJson[];
+      for (const st of statements) {
+        expect(st.Effect).toBe("Allow");
+        for (const r of asList(st.Resource) as string[]) expect(r).toMatch(new RegExp(`^\\$\\{aws_s3_bucket\\.${bucketId}\\.arn\\}(/jobs/.+)?$`));
+      }
+      return statements.flatMap((st) => asList(st.Action) as string[]).sort();
+    };
+    expect(actionsOf("-egress-s3")).toEqual(["s3:AbortMultipartUpload", "s3:PutObject"]);
+    expect(actionsOf("-isolated-s3")).toEqual(["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListBucket", "s3:PutObject"]);
+  });
+
+  test("the work bucket refuses the fetcher's and the processor's credentials unless the request comes through their VPC's endpoint", () => {
+    const [[, pol]] = resources(stack(), "aws_s3_bucket_policy");
+    const statements = JSON.parse(pol.policy).Statement as TfJson[];
+    const endpointOf = (suffix: string) => `\${aws_vpc_endpoint.${resources(stack(), "aws_vpc_endpoint").find(([, e]) => String(e.tags?.Name).endsWith(suffix))![0]}.id}`;
+    for (const [role, endpoint] of [["-fetcher-role", "-egress-s3"], ["-processor-role", "-isolated-s3"]]) {
+      const roleArn = `\${aws_iam_role.${roleNamed(role)[0]}.arn}`;
+      const deny = statements.find((st) => st.Effect === "Deny" && asList(st.Condition?.ArnEquals?.["aws:PrincipalArn"]).includes(roleArn));
+      expect(deny).toMatchObject({ Action: "s3:*", Condition: { StringNotEquals: { "aws:SourceVpce": endpointOf(endpoint) } } });
+    }
+  });
+
+  test("the state machine logs no execution data (URLs and their query strings stay out of CloudWatch Logs)", () => {
+    for (const [, sm] of resources(stack(), "aws_sfn_state_machine")) expect(sm.logging_configuration.include_execution_data).toBe(false);
+  });
+
+  test("the fetcher's subnets sit behind a network ACL that drops private, loopback, link-local and CGNAT destinations", () => {
+    const [[, fetcher]] = resources(stack(), "aws_lambda_function").filter(([, f]) => f.function_name.endsWith("-fetcher"));
+    const [[aclId, acl]] = resources(stack(), "aws_network_acl");
+    expect([...acl.subnet_ids].sort()).toEqual([...fetcher.vpc_config.subnet_ids].sort());
+    const egress = resources(stack(), "aws_network_acl_rule")
+      .filter(([, r]) => refId(r.network_acl_id, "aws_network_acl") === aclId && r.egress)
+      .map(([, r]) => r)
+      .sort((a, b) => a.rule_number - b.rule_number);
+    const allowAll = egress.findIndex((r) => r.cidr_block === "0.0.0.0/0");
+    for (const cidr of ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10"]) {
+      const i = egress.findIndex((r) => r.cidr_block === cidr);
+      expect({ cidr, action: egress[i]?.rule_action, beforeAllowAll: i < allowAll }).toEqual({ cidr, action: "deny", beforeAllowAll: true });
+    }
+  });
+});
+
+describe("state bucket access", () => {
+  test("denies every principal but those that run Terraform", () => {
+    const [[, pol]] = resources(synth.stacks.state, "aws_s3_bucket_policy");
+    const deny = (JSON.parse(pol.policy).Statement as TfJson[]).find((st) => st.Condition?.ArnNotLike);
+    expect(deny).toMatchObject({ Effect: "Deny", Principal: "*", Action: "s3:*", Condition: { ArnNotLike: { "aws:PrincipalArn": [...projectConfig.state.terraformPrincipals] } } });
   });
 });

@@ -10,6 +10,13 @@ const synth = (backend: "local" | "s3"): TfJson => {
 };
 
 describe("state stack", () => {
+  test("the state bucket denies every principal that does not run Terraform", () => {
+    const out = synth("s3");
+    const [policy] = Object.values(out.resource.aws_s3_bucket_policy) as TfJson[];
+    const deny = (JSON.parse(policy.policy).Statement as TfJson[]).find((st) => st.Sid === "DenyAllButThesePrincipals");
+    expect(deny?.Condition).toEqual({ ArnNotLike: { "aws:PrincipalArn": [...projectConfig.state.terraformPrincipals] } });
+  });
+
   test("bootstraps with a local state file outside cdktf.out", () => {
     const out = synth("local");
     expect(out.terraform.backend).toEqual({ local: { path: "../../../terraform.state.tfstate" } });

@@ -284,3 +284,30 @@ describe("WorkBucket", () => {
     expect(() => synthWork({ bucketName: "Work_Bucket" })).toThrow(/bucket name: bucketName .*\(given "Work_Bucket"\)/);
   });
 });
+
+describe("SecureBucket access", () => {
+  const statementsOf = (out: string) => JSON.parse(Object.values(JSON.parse(out).resource.aws_s3_bucket_policy as Resources)[0].policy).Statement as Record<string, unknown>[];
+
+  test("allowOnlyPrincipals denies every request from anyone else, and refuses an empty list", () => {
+    const { out } = synthSecure({ allowOnlyPrincipals: ["arn:aws:iam::123456789012:role/deploy"] });
+    expect(statementsOf(out)).toContainEqual(
+      expect.objectContaining({ Sid: "DenyAllButThesePrincipals", Effect: "Deny", Action: "s3:*", Condition: { ArnNotLike: { "aws:PrincipalArn": ["arn:aws:iam::123456789012:role/deploy"] } } }),
+    );
+    expect(() => synthSecure({ allowOnlyPrincipals: [] })).toThrow(/allowOnlyPrincipals must name at least one principal/);
+  });
+
+  test("requireEndpointFor denies those roles any request that does not come through the endpoint (added after the bucket)", () => {
+    const out = synth((scope) => {
+      const b = new SecureBucket(scope, "b", { bucketName: "my-bucket" });
+      b.requireEndpointFor("OnlyThroughTheEndpoint", ["arn:aws:iam::123456789012:role/fetcher"], "vpce-0123");
+    });
+    const deny = statementsOf(out).find((st) => st.Sid === "OnlyThroughTheEndpoint");
+    expect(deny).toMatchObject({
+      Effect: "Deny",
+      Principal: "*",
+      Action: "s3:*",
+      Condition: { ArnEquals: { "aws:PrincipalArn": ["arn:aws:iam::123456789012:role/fetcher"] }, StringNotEquals: { "aws:SourceVpce": "vpce-0123" } },
+    });
+    expect(statementsOf(out)[0]).toMatchObject({ Sid: "DenyInsecureTransport" });
+  });
+});

@@ -85,7 +85,7 @@ describe("budget rule 11: history events", () => {
       ...definition,
       States: {
         ...definition.States,
-        Finalize: { ...(definition.States.Finalize as object), Retry: [{ ErrorEquals: ["States.Timeout"], MaxAttempts: 7000 }] } as StateMachineDefinition["States"][string],
+        Finalize: { ...(definition.States.Finalize as object), Retry: [{ ErrorEquals: ["States.Timeout"], MaxAttempts: 7000 }] } as unknown as StateMachineDefinition["States"][string],
       },
     };
     expect(workflowLimitViolations({ definition: wild, maxItemsPerJob: 120, maxUrlLength: 2048 })).toEqual([

@@ -166,6 +166,8 @@ describe("Workflow construct", () => {
   });
   const props: WorkflowProps = {
     name: "wf",
+    account: "123456789012",
+    region: "eu-west-1",
     fetchQueue: queue("fetch"),
     processQueue: queue("process"),
     mapMaxConcurrency: 5,
@@ -180,6 +182,29 @@ describe("Workflow construct", () => {
   };
   /** Statements of the JSON policies (the map-run policy is a jsonencode() expression: see its own test). */
   const policies = () => rolePolicies().filter((p) => p.policy.startsWith("{")).flatMap((p) => JSON.parse(p.policy).Statement as TfJson[]);
+
+  test("its role trusts Step Functions only for this state machine in this account", () => {
+    const out = JSON.parse(Testing.synthScope((s) => new Workflow(s, "wf", props)));
+    const [role] = Object.values(out.resource.aws_iam_role) as TfJson[];
+    expect(JSON.parse(role.assume_role_policy).Statement).toEqual([
+      {
+        Effect: "Allow",
+        Principal: { Service: "states.amazonaws.com" },
+        Action: "sts:AssumeRole",
+        Condition: {
+          StringEquals: { "aws:SourceAccount": "123456789012" },
+          ArnLike: { "aws:SourceArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:wf" },
+        },
+      },
+    ]);
+  });
+
+  test("logs no execution data (URLs, tokens in query strings) unless asked to", () => {
+    const logging = (p: WorkflowProps) =>
+      (Object.values(JSON.parse(Testing.synthScope((s) => new Workflow(s, "wf", p))).resource.aws_sfn_state_machine)[0] as TfJson).logging_configuration;
+    expect(logging(props).include_execution_data).toBe(false);
+    expect(logging({ ...props, logExecutionData: true }).include_execution_data).toBe(true);
+  });
 
   test("refuses MaxConcurrency 0, which would mean unlimited", () => {
     expect(() => Testing.synthScope((s) => new Workflow(s, "wf", { ...props, mapMaxConcurrency: 0 }))).toThrow(

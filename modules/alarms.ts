@@ -1,4 +1,6 @@
 import { CloudwatchMetricAlarm } from "@cdktf/provider-aws/lib/cloudwatch-metric-alarm";
+import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias";
+import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
 import { SnsTopic } from "@cdktf/provider-aws/lib/sns-topic";
 import { SnsTopicPolicy } from "@cdktf/provider-aws/lib/sns-topic-policy";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
@@ -10,6 +12,9 @@ import { policyDocument } from "./iam";
 export interface AlarmsProps {
   /** Name prefix of the topic and alarms. */
   readonly name: string;
+  /** The account and region the alarms live in (12 digits; the topic policy's source conditions). */
+  readonly account: string;
+  readonly region: string;
   /** Every queue (ingest and work queues): age of its oldest message, depth of its DLQ. At least one. */
   readonly queues: readonly AlarmedQueue[];
   /** Lambda function names (errors, throttles, peak open file descriptors). At least one. */
@@ -46,7 +51,10 @@ interface AlarmSpec {
 /**
  * The SNS topic and the alarms: each queue's DLQ depth and age of its oldest
  * message, Lambda errors / throttles / peak open file descriptors, and Step
- * Functions executions failed / timed out / throttled.
+ * Functions executions failed / timed out / throttled. The topic is encrypted
+ * with a customer managed key (rotated yearly): the AWS managed SNS key's policy
+ * cannot be changed and does not let CloudWatch use it, so alarms could not
+ * publish. Only this account's alarms of this stack may publish.
  */
 export class Alarms extends Construct {
   readonly topicArn: string;
@@ -69,7 +77,34 @@ export class Alarms extends Construct {
       throw new Error(`alarmEmail ("${props.alarmEmail}") is not an email address`);
     }
 
-    const topic = new SnsTopic(this, "topic", { name: `${props.name}-alarms` });
+    if (!/^\d{12}$/.test(props.account)) throw new Error(`account ("${props.account}") must be a 12-digit AWS account id`);
+    const alarmArns = `arn:aws:cloudwatch:${props.region}:${props.account}:alarm:${props.name}-*`;
+    const fromOurAlarms = { StringEquals: { "aws:SourceAccount": props.account }, ArnLike: { "aws:SourceArn": alarmArns } };
+    const key = new KmsKey(this, "topic-key", {
+      description: `${props.name}-alarms topic encryption (CloudWatch alarms publish with it)`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+      policy: policyDocument([
+        {
+          // Without it the key would be unmanageable; IAM policies then decide who administers it.
+          Sid: "AccountAdministersTheKey",
+          Effect: "Allow",
+          Principal: { AWS: `arn:aws:iam::${props.account}:root` },
+          Action: "kms:*",
+          Resource: "*",
+        },
+        {
+          Sid: "CloudWatchAlarmsEncrypt",
+          Effect: "Allow",
+          Principal: { Service: "cloudwatch.amazonaws.com" },
+          Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+          Resource: "*",
+          Condition: fromOurAlarms,
+        },
+      ]),
+    });
+    new KmsAlias(this, "topic-key-alias", { name: `alias/${props.name}-alarms`, targetKeyId: key.keyId });
+    const topic = new SnsTopic(this, "topic", { name: `${props.name}-alarms`, kmsMasterKeyId: key.arn });
     new SnsTopicPolicy(this, "topic-policy", {
       arn: topic.arn,
       policy: policyDocument([
@@ -79,6 +114,7 @@ export class Alarms extends Construct {
           Principal: { Service: "cloudwatch.amazonaws.com" },
           Action: "sns:Publish",
           Resource: topic.arn,
+          Condition: fromOurAlarms,
         },
         {
           Sid: "DenyInsecureTransport",

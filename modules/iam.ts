@@ -15,7 +15,7 @@ export function policyDocument(statements: readonly PolicyStatement[]): string {
   return JSON.stringify({ Version: "2012-10-17", Statement: statements });
 }
 
-/** Trust policy letting one AWS service assume a role. */
-export function assumeRolePolicy(service: string): string {
-  return policyDocument([{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }]);
+/** Trust policy letting one AWS service assume a role, on the conditions given (e.g. `aws:SourceArn`). */
+export function assumeRolePolicy(service: string, condition?: PolicyStatement["Condition"]): string {
+  return policyDocument([{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole", ...(condition ? { Condition: condition } : {}) }]);
 }

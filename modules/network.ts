@@ -7,6 +7,8 @@ import { FlowLog } from "@cdktf/provider-aws/lib/flow-log";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
+import { NetworkAcl } from "@cdktf/provider-aws/lib/network-acl";
+import { NetworkAclRule } from "@cdktf/provider-aws/lib/network-acl-rule";
 import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway";
 import { Route } from "@cdktf/provider-aws/lib/route";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
@@ -18,7 +20,7 @@ import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
 import { VpcEndpointPolicy } from "@cdktf/provider-aws/lib/vpc-endpoint-policy";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
-import { policyDocument } from "./iam";
+import { policyDocument, type PolicyStatement } from "./iam";
 import { cidrsOverlap, parseCidr, splitCidr } from "./cidr";
 import { LOG_RETENTION_DAYS } from "./retention";
 
@@ -62,6 +64,25 @@ export interface NetworkProps {
   readonly flowLogRetentionDays: number;
 }
 
+/**
+ * Destinations the fetcher's subnets never send to (IPv4; the VPCs have no IPv6):
+ * "this network", RFC 1918 private, shared address space (CGNAT), loopback,
+ * link-local (instance metadata included), IETF protocol assignments, and the
+ * multicast and reserved ranges.
+ */
+export const FETCHER_DENIED_RANGES = [
+  "0.0.0.0/8",
+  "10.0.0.0/8",
+  "100.64.0.0/10",
+  "127.0.0.0/8",
+  "169.254.0.0/16",
+  "172.16.0.0/12",
+  "192.0.0.0/24",
+  "192.168.0.0/16",
+  "198.18.0.0/15",
+  "224.0.0.0/3",
+] as const;
+
 /** The Step Functions calls a task worker makes: the only ones the isolated VPC's endpoint allows. */
 export const TASK_TOKEN_ACTIONS = ["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"] as const;
 
@@ -104,6 +125,9 @@ export class Network extends Construct {
   public readonly stepFunctionsEndpointSecurityGroupId: string;
   /** Prefix list of S3 in the region, from the isolated VPC's gateway endpoint. */
   public readonly s3PrefixListId: string;
+  /** The S3 gateway endpoints (their policies: `limitS3Endpoints`; `aws:SourceVpce` in bucket policies). */
+  public readonly egressS3EndpointId: string;
+  public readonly isolatedS3EndpointId: string;
 
   constructor(scope: Construct, id: string, props: NetworkProps) {
     super(scope, id);
@@ -206,6 +230,7 @@ export class Network extends Construct {
       tags: { Name: `${name}-egress-s3` },
     });
     this.addFlowLogs("egress", egressVpc, props);
+    this.addFetcherAcl(egressVpc, privateSubnets, props);
 
     // -------------------------------------------------------------- isolated VPC
     const isolatedCidrs = splitCidr(props.isolatedVpcCidr, azs.length, SUBNET_PREFIX_MAX, "isolatedVpcCidr");
@@ -349,6 +374,8 @@ export class Network extends Construct {
     this.processorSecurityGroupId = processorSg.id;
     this.s3PrefixListId = isolatedS3.prefixListId;
     this.stepFunctionsEndpointId = sfnEndpoint.id;
+    this.egressS3EndpointId = egressS3.id;
+    this.isolatedS3EndpointId = isolatedS3.id;
     this.stepFunctionsEndpointSecurityGroupId = sfnEndpointSg.id;
   }
 
@@ -372,6 +399,42 @@ export class Network extends Construct {
         },
       ]),
     });
+  }
+
+  /**
+   * The S3 gateway endpoints' policies: what each VPC's functions may do in S3
+   * through them (the work bucket's keys), nothing else — not even another
+   * bucket with the same credentials.
+   */
+  limitS3Endpoints(statements: { readonly egress: readonly PolicyStatement[]; readonly isolated: readonly PolicyStatement[] }): void {
+    for (const [kind, endpointId, list] of [
+      ["egress", this.egressS3EndpointId, statements.egress],
+      ["isolated", this.isolatedS3EndpointId, statements.isolated],
+    ] as const) {
+      if (list.length === 0) throw new Error(`limitS3Endpoints: the ${kind} endpoint needs at least one statement (an empty policy denies everything)`);
+      new VpcEndpointPolicy(this, `${kind}-s3-endpoint-policy`, { vpcEndpointId: endpointId, policy: policyDocument(list) });
+    }
+  }
+
+  /**
+   * A network ACL on the fetcher's private subnets, a second layer under the
+   * fetcher's address guard: outbound traffic to private, loopback, link-local
+   * and shared (CGNAT) ranges is dropped, except the VPC's own range (DNS
+   * resolver, NAT gateway). Inbound is open: the security groups admit nothing
+   * but replies, and an ACL is stateless, so replies must pass it.
+   */
+  private addFetcherAcl(vpc: Vpc, subnets: Subnet[], props: NetworkProps): void {
+    const acl = new NetworkAcl(this, "fetcher-acl", {
+      vpcId: vpc.id,
+      subnetIds: subnets.map((s) => s.id),
+      tags: { Name: `${props.name}-fetcher` },
+    });
+    const rule = (id: string, n: number, egress: boolean, action: "allow" | "deny", cidrBlock: string) =>
+      new NetworkAclRule(this, `fetcher-acl-${id}`, { networkAclId: acl.id, ruleNumber: n, egress, protocol: "-1", ruleAction: action, cidrBlock });
+    rule("egress-vpc", 100, true, "allow", props.egressVpcCidr);
+    FETCHER_DENIED_RANGES.forEach((cidr, i) => rule(`egress-deny-${i}`, 110 + i * 10, true, "deny", cidr));
+    rule("egress-internet", 900, true, "allow", "0.0.0.0/0");
+    rule("ingress-replies", 100, false, "allow", "0.0.0.0/0");
   }
 
   /** Flow logs (ALL traffic) of one VPC into its own log group, through a role only VPC Flow Logs can assume. */
@@ -398,7 +461,7 @@ export class Network extends Construct {
       }),
       tags: { Name: `${props.name}-${kind}-flow-logs` },
     });
-    new IamRolePolicy(this, `${kind}-flow-logs-policy`, {
+    const policy = new IamRolePolicy(this, `${kind}-flow-logs-policy`, {
       name: "write-flow-logs",
       role: role.id,
       policy: JSON.stringify({
@@ -420,6 +483,8 @@ export class Network extends Construct {
       iamRoleArn: role.arn,
       maxAggregationInterval: 600,
       tags: { Name: `${props.name}-${kind}` },
+      // A flow log created before its role may write stays in "Access error".
+      dependsOn: [policy],
     });
   }
 }

@@ -1,4 +1,5 @@
-import { Token } from "cdktf";
+import { Lazy, Token } from "cdktf";
+import { policyDocument, type PolicyStatement } from "./iam";
 import { Construct } from "constructs";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import {
@@ -60,6 +61,13 @@ export interface SecureBucketProps {
    * @default 1
    */
   readonly abortIncompleteMultipartUploadDays?: number;
+  /**
+   * Principals (IAM ARN patterns) that may use the bucket at all: the policy
+   * denies everyone else. Include the identity that applies Terraform, or it
+   * locks itself out. At least one when given.
+   * @default undefined (IAM decides)
+   */
+  readonly allowOnlyPrincipals?: readonly string[];
 }
 
 const MAX_LIFECYCLE_DAYS = 36500;
@@ -106,6 +114,7 @@ export class SecureBucket extends Construct {
   public readonly bucketName: string;
   /** Bucket ID (the name, as Terraform knows it). */
   public readonly bucketId: string;
+  private readonly statements: PolicyStatement[] = [];
 
   constructor(scope: Construct, id: string, props: SecureBucketProps) {
     super(scope, id);
@@ -162,21 +171,30 @@ export class SecureBucket extends Construct {
       bucket: bucket.id,
       rule: { objectOwnership: "BucketOwnerEnforced" },
     });
+    const everything = [bucket.arn, `${bucket.arn}/*`];
+    this.statements.push({
+      Sid: "DenyInsecureTransport",
+      Effect: "Deny",
+      Principal: "*",
+      Action: "s3:*",
+      Resource: everything,
+      Condition: { Bool: { "aws:SecureTransport": "false" } },
+    });
+    if (props.allowOnlyPrincipals !== undefined) {
+      if (props.allowOnlyPrincipals.length === 0) throw new Error("bucket policy: allowOnlyPrincipals must name at least one principal");
+      this.statements.push({
+        Sid: "DenyAllButThesePrincipals",
+        Effect: "Deny",
+        Principal: "*",
+        Action: "s3:*",
+        Resource: everything,
+        Condition: { ArnNotLike: { "aws:PrincipalArn": [...props.allowOnlyPrincipals] } },
+      });
+    }
     new S3BucketPolicy(this, "policy", {
       bucket: bucket.id,
-      policy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Sid: "DenyInsecureTransport",
-            Effect: "Deny",
-            Principal: "*",
-            Action: "s3:*",
-            Resource: [bucket.arn, `${bucket.arn}/*`],
-            Condition: { Bool: { "aws:SecureTransport": "false" } },
-          },
-        ],
-      }),
+      // Lazy: constructs created after the bucket add their statements (addPolicyStatements).
+      policy: Lazy.stringValue({ produce: () => policyDocument(this.statements) }),
       // PutBucketPolicy and PutPublicAccessBlock on the same bucket race (409 OperationAborted).
       dependsOn: [publicAccessBlock],
     });
@@ -217,6 +235,26 @@ export class SecureBucket extends Construct {
     this.bucketArn = bucket.arn;
     this.bucketName = bucket.bucket;
     this.bucketId = bucket.id;
+  }
+
+  /** Adds statements to the bucket policy (after the TLS-only deny). */
+  addPolicyStatements(...statements: PolicyStatement[]): void {
+    this.statements.push(...statements);
+  }
+
+  /**
+   * Denies `roleArns` every request that does not come through `vpcEndpointId`:
+   * their credentials are useless outside their VPC.
+   */
+  requireEndpointFor(sid: string, roleArns: readonly string[], vpcEndpointId: string): void {
+    this.addPolicyStatements({
+      Sid: sid,
+      Effect: "Deny",
+      Principal: "*",
+      Action: "s3:*",
+      Resource: [this.bucketArn, `${this.bucketArn}/*`],
+      Condition: { ArnEquals: { "aws:PrincipalArn": [...roleArns] }, StringNotEquals: { "aws:SourceVpce": vpcEndpointId } },
+    });
   }
 }
 

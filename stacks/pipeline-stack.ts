@@ -104,6 +104,26 @@ export class PipelineStack extends TerraformStack {
       [ENV.workQueueMaxReceiveCount]: String(b[fn].queue.maxReceiveCount),
     });
 
+    // Each VPC function's S3 access, once: its role's statements and its VPC's endpoint policy.
+    const fetcherS3 = [
+      { Sid: "WriteRawObjects", Effect: "Allow" as const, Action: ["s3:PutObject", "s3:AbortMultipartUpload"], Resource: objects(KEYS.raw("*", "*")) },
+    ];
+    const processorS3 = [
+      {
+        Sid: "ReadJobInputsAndOutcomes",
+        Effect: "Allow" as const,
+        Action: "s3:GetObject",
+        Resource: objects(KEYS.raw("*", "*"), KEYS.manifest("*"), KEYS.result("*", "*"), KEYS.failure("*", "*")),
+      },
+      {
+        Sid: "WriteJobOutputs",
+        Effect: "Allow" as const,
+        Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
+        Resource: objects(KEYS.chunk("*", "*", "*"), KEYS.result("*", "*"), KEYS.status("*")),
+      },
+      listJobs,
+    ];
+
     const fetcher = new PipelineFunction(this, "fetcher", {
       functionName: `${prefix}-fetcher`,
       source: "fetcher",
@@ -117,12 +137,7 @@ export class PipelineStack extends TerraformStack {
         [ENV.fetchMaxRedirects]: String(env.fetch.maxRedirects),
       },
       statements: [
-        {
-          Sid: "WriteRawObjects",
-          Effect: "Allow",
-          Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-          Resource: objects(KEYS.raw("*", "*")),
-        },
+        ...fetcherS3,
         fetchQueue.consumeStatement("ConsumeFetchQueue"),
         answerTasks,
       ],
@@ -141,30 +156,27 @@ export class PipelineStack extends TerraformStack {
         [ENV.chunkBytes]: String(env.processor.chunkBytes),
       },
       statements: [
-        {
-          Sid: "ReadJobInputsAndOutcomes",
-          Effect: "Allow",
-          Action: "s3:GetObject",
-          Resource: objects(KEYS.raw("*", "*"), KEYS.manifest("*"), KEYS.result("*", "*"), KEYS.failure("*", "*")),
-        },
-        {
-          Sid: "WriteJobOutputs",
-          Effect: "Allow",
-          Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-          Resource: objects(KEYS.chunk("*", "*", "*"), KEYS.result("*", "*"), KEYS.status("*")),
-        },
-        listJobs,
+        ...processorS3,
         processQueue.consumeStatement("ConsumeProcessQueue"),
         answerTasks,
       ],
     });
     processor.consumeQueue("process-mapping", processQueue.queueArn, { batchSize: WORK_QUEUE_BATCH_SIZE, maximumConcurrency: b.processor.queue.maximumConcurrency });
     network.allowTaskTokenCalls([processor.roleArn]);
+    // S3 only where it should be: each VPC's endpoint reaches the work bucket's keys its function uses, and
+    // the work bucket refuses those functions' credentials from anywhere but their endpoint.
+    const anyone = <T extends object>(list: readonly T[]) => list.map((st) => ({ ...st, Principal: "*" }));
+    network.limitS3Endpoints({ egress: anyone(fetcherS3), isolated: anyone(processorS3) });
+    bucket.requireEndpointFor("FetcherOnlyThroughItsEndpoint", [fetcher.roleArn], network.egressS3EndpointId);
+    bucket.requireEndpointFor("ProcessorOnlyThroughItsEndpoint", [processor.roleArn], network.isolatedS3EndpointId);
 
     const fetchTiming = taskTiming(b, "fetcher");
     const processTiming = taskTiming(b, "processor");
     this.workflow = new Workflow(this, "workflow", {
       name: prefix,
+      account: env.account,
+      region: env.region,
+      logExecutionData: env.logExecutionData ?? false,
       fetchQueue: { queueUrl: fetchQueue.queueUrl, queueArn: fetchQueue.queueArn, ...fetchTiming },
       processQueue: { queueUrl: processQueue.queueUrl, queueArn: processQueue.queueArn, ...processTiming },
       mapMaxConcurrency: b.map.maxConcurrency,
@@ -207,6 +219,8 @@ export class PipelineStack extends TerraformStack {
 
     const alarms = new Alarms(this, "alarms", {
       name: prefix,
+      account: env.account,
+      region: env.region,
       queues: [
         // Backlog older than one full retry cycle of a message.
         { queueName: queue.queueName, dlqName: queue.dlqName, maxMessageAgeSeconds: Math.max(300, b.queue.visibilityTimeoutSeconds * b.queue.maxReceiveCount) },

@@ -19,7 +19,8 @@ export interface StateStackProps {
 
 /**
  * The Terraform state bucket: versioned, encrypted, public access blocked,
- * TLS-only, old versions expire, and `prevent_destroy`.
+ * TLS-only, reachable only by the principals that run Terraform, old versions
+ * expire, and `prevent_destroy`.
  */
 export class StateStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: StateStackProps) {
@@ -40,6 +41,8 @@ export class StateStack extends TerraformStack {
       bucketName: state.bucketName,
       preventDestroy: true,
       noncurrentVersionExpirationDays: 90,
+      // Only the identities that run Terraform may read or write the state.
+      allowOnlyPrincipals: state.terraformPrincipals,
     });
     new TerraformOutput(this, "state_bucket", { value: bucket.bucketName });
   }

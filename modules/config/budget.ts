@@ -222,7 +222,7 @@ export function budgetViolations(budget: Budget): string[] {
     `fanout.reservedConcurrency (${budget.fanout.reservedConcurrency}) must be >= queue.maximumConcurrency (${queue.maximumConcurrency})`,
   );
   // Rule 3: AWS keeps 100 unreserved.
-  const reserved = FUNCTIONS.reduce((sum, fn) => sum + budget[fn].reservedConcurrency, 0);
+  const reserved = reservedTotal(budget);
   rule(
     3,
     reserved <= budget.accountConcurrency - 100,
@@ -302,6 +302,50 @@ export function budgetViolations(budget: Budget): string[] {
       Number.isInteger(q.visibilityTimeoutSeconds) && q.visibilityTimeoutSeconds >= 6 * f.timeoutSeconds && q.visibilityTimeoutSeconds <= 43_200,
       `${fn}.queue.visibilityTimeoutSeconds (${q.visibilityTimeoutSeconds}) must be >= 6 x ${fn}.timeoutSeconds (6 x ${f.timeoutSeconds} = ${6 * f.timeoutSeconds}) and <= 43200`,
     );
+  }
+  return v;
+}
+
+/** Reserved concurrency of one environment's functions, summed. */
+export function reservedTotal(budget: Budget): number {
+  return FUNCTIONS.reduce((sum, fn) => sum + budget[fn].reservedConcurrency, 0);
+}
+
+/** One environment as rule 3 sees it across environments. */
+export interface AccountShare {
+  readonly name: string;
+  readonly account: string;
+  readonly region: string;
+  readonly budget: Budget;
+}
+
+/**
+ * Rule 3 across environments: reserved concurrency comes out of one pool per
+ * account and region, so every environment deployed there counts against it.
+ */
+export function sharedAccountViolations(envs: readonly AccountShare[]): string[] {
+  const groups = new Map<string, AccountShare[]>();
+  for (const e of envs) {
+    const key = `${e.account} in ${e.region}`;
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const v: string[] = [];
+  for (const [where, group] of groups) {
+    if (group.length < 2) continue;
+    const limits = new Set(group.map((e) => e.budget.accountConcurrency));
+    if (limits.size > 1) {
+      v.push(
+        `budget rule 3: environments ${group.map((e) => `${e.name} (${e.budget.accountConcurrency})`).join(", ")} share account ${where} but state different accountConcurrency`,
+      );
+      continue;
+    }
+    const total = group.reduce((sum, e) => sum + reservedTotal(e.budget), 0);
+    const limit = group[0].budget.accountConcurrency - 100;
+    if (total > limit) {
+      v.push(
+        `budget rule 3: environments ${group.map((e) => e.name).join(", ")} share account ${where}: their reserved concurrency (${group.map((e) => `${e.name} ${reservedTotal(e.budget)}`).join(" + ")} = ${total}) must be <= accountConcurrency - 100 (${limit})`,
+      );
+    }
   }
   return v;
 }

@@ -10,6 +10,13 @@ export const PROJECT = "fanout-pipeline";
 export interface EnvironmentConfig {
   /** Short name: the stack is `pipeline-<name>`. Lowercase letters and digits, 1..12. */
   readonly name: string;
+  /**
+   * The AWS account the environment deploys into (12 digits). Names the account
+   * in ARNs and confused-deputy conditions without a lookup (plan stays offline),
+   * and lets budget rule 3 add up the reserved concurrency of every environment
+   * that shares an account and region.
+   */
+  readonly account: string;
   /** AWS region. */
   readonly region: string;
   /** Availability zones (>= 2), explicit so plan needs no lookup. */
@@ -52,6 +59,12 @@ export interface EnvironmentConfig {
   };
   /** Email subscribed to the alarm topic (optional; confirm the subscription by mail). */
   readonly alarmEmail?: string;
+  /**
+   * Write each state's input and output into the state machine's log group.
+   * They carry URLs, query-string tokens included: off unless you need them.
+   * @default false
+   */
+  readonly logExecutionData?: boolean;
   readonly budget: Budget;
 }
 
@@ -64,6 +77,11 @@ export interface StateConfig {
    * "s3" once its state has been migrated into it (README, "Deploy").
    */
   readonly backend: "local" | "s3";
+  /**
+   * The IAM roles or users that run Terraform (ARN patterns, `*` allowed): the
+   * state bucket's policy denies every other principal. At least one.
+   */
+  readonly terraformPrincipals: readonly string[];
 }
 
 export interface ProjectConfig {
@@ -74,8 +92,12 @@ export interface ProjectConfig {
 
 const fd = { baseline: DEFAULT_FD_BASELINE, fdsPerTask: DEFAULT_FDS_PER_TASK, headroom: 0.5 };
 
+/** The example account: replace with yours (dev and prod share it here, so rule 3 adds them up). */
+const ACCOUNT = "123456789012";
+
 const dev: EnvironmentConfig = {
   name: "dev",
+  account: ACCOUNT,
   region: "eu-west-1",
   availabilityZones: ["eu-west-1a", "eu-west-1b"],
   network: { egressVpcCidr: "10.20.0.0/16", isolatedVpcCidr: "10.21.0.0/16", nat: "single" },
@@ -132,6 +154,16 @@ const prod: EnvironmentConfig = {
 
 export const projectConfig: ProjectConfig = {
   project: PROJECT,
-  state: { bucketName: "fanout-pipeline-tfstate-example", region: "eu-west-1", backend: "local" },
+  state: {
+    bucketName: "fanout-pipeline-tfstate-example",
+    region: "eu-west-1",
+    backend: "local",
+    // The roles the GitHub workflows assume (AWS_PLAN_ROLE_ARN, AWS_DEPLOY_ROLE_ARN) and the bootstrap admin.
+    terraformPrincipals: [
+      `arn:aws:iam::${ACCOUNT}:role/fanout-pipeline-plan`,
+      `arn:aws:iam::${ACCOUNT}:role/fanout-pipeline-deploy`,
+      `arn:aws:iam::${ACCOUNT}:role/admin`,
+    ],
+  },
   environments: [dev, prod],
 };

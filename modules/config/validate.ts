@@ -1,5 +1,5 @@
 import type { EnvironmentConfig, ProjectConfig } from "./environments";
-import { validateBudget } from "./budget";
+import { BudgetError, sharedAccountViolations, validateBudget } from "./budget";
 
 /** Throws an error naming the environment, the field and the value when a setting is out of range. */
 export function validateEnvironment(env: EnvironmentConfig): void {
@@ -11,6 +11,7 @@ export function validateEnvironment(env: EnvironmentConfig): void {
     if (!Number.isInteger(value) || value < min || value > max) fail(`${field} (${value}) must be an integer between ${min} and ${max}`);
   };
   if (!/^[a-z][a-z0-9]{0,11}$/.test(env.name)) fail(`name must be 1..12 lowercase letters and digits, starting with a letter (got "${env.name}")`);
+  if (!/^\d{12}$/.test(env.account)) fail(`account must be a 12-digit AWS account id (got "${env.account}")`);
   if (env.availabilityZones.length < 2) fail(`availabilityZones needs at least 2 zones (got ${env.availabilityZones.length})`);
   if (new Set(env.availabilityZones).size !== env.availabilityZones.length) fail(`availabilityZones has duplicates (${env.availabilityZones.join(", ")})`);
   for (const az of env.availabilityZones) {
@@ -40,5 +41,14 @@ export function validateProject(config: ProjectConfig): void {
   if (dupBucket) {
     throw new Error(`bucket "${dupBucket}" is used twice: the state bucket and every work bucket must be distinct`);
   }
+  const principals = config.state.terraformPrincipals;
+  if (principals.length === 0) throw new Error("state.terraformPrincipals must name at least one role or user that runs Terraform");
+  for (const p of principals) {
+    if (!/^arn:aws[a-z-]*:iam::(\d{12}|\*):(role|user|assumed-role)\/.+$/.test(p)) {
+      throw new Error(`state.terraformPrincipals: "${p}" is not an IAM role or user ARN (pattern arn:aws:iam::<account>:role/<name>)`);
+    }
+  }
   config.environments.forEach(validateEnvironment);
+  const shared = sharedAccountViolations(config.environments);
+  if (shared.length > 0) throw new BudgetError(shared);
 }

@@ -31,6 +31,15 @@ export interface WorkflowProps extends DefinitionProps {
   readonly maxUrlLength: number;
   /** State machine name. 1..80 characters of [A-Za-z0-9_-]. */
   readonly name: string;
+  /** Account (12 digits) and region of the state machine: its role trusts only it (confused-deputy conditions). */
+  readonly account: string;
+  readonly region: string;
+  /**
+   * Write each state's input and output into the log group. They carry URLs,
+   * query strings and all: off unless an environment asks for it.
+   * @default false
+   */
+  readonly logExecutionData?: boolean;
   /** Retention of the state machine's log group; a value CloudWatch accepts. */
   readonly logRetentionDays: number;
   /**
@@ -71,9 +80,14 @@ export class Workflow extends Construct {
       name: `/aws/vendedlogs/states/${props.name}`,
       retentionInDays: props.logRetentionDays,
     });
+    if (!/^\d{12}$/.test(props.account)) throw new Error(`account ("${props.account}") must be a 12-digit AWS account id`);
     const role = new IamRole(this, "role", {
       name: `${props.name}-sfn`,
-      assumeRolePolicy: assumeRolePolicy("states.amazonaws.com"),
+      // Only this state machine (its executions and Distributed Map children) may assume the role.
+      assumeRolePolicy: assumeRolePolicy("states.amazonaws.com", {
+        StringEquals: { "aws:SourceAccount": props.account },
+        ArnLike: { "aws:SourceArn": `arn:aws:states:${props.region}:${props.account}:stateMachine:${props.name}` },
+      }),
     });
     const policy = new IamRolePolicy(this, "policy", {
       name: `${props.name}-sfn-policy`,
@@ -131,7 +145,7 @@ export class Workflow extends Construct {
       definition: JSON.stringify(this.definition),
       loggingConfiguration: {
         logDestination: `${logGroup.arn}:*`,
-        includeExecutionData: true,
+        includeExecutionData: props.logExecutionData ?? false,
         level: props.logLevel ?? "ERROR",
       },
       tracingConfiguration: { enabled: true },
