@@ -1,6 +1,7 @@
 import { TerraformOutput, TerraformVariable } from "cdktf";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
+import { fetchPorts } from "../functions/shared/contract";
 import { Network, NetworkProps } from "../modules/network";
 import { synthInStack as synth, type Resources } from "./helpers/synth";
 
@@ -517,5 +518,15 @@ describe("Network: defence in depth", () => {
     expect(() => synth((scope) => new Network(scope, "net", BASE).limitS3Endpoints({ egress: [], isolated: [statement("s3:GetObject")] }))).toThrow(
       /the egress endpoint needs at least one statement/,
     );
+  });
+});
+
+describe("Network: one list of fetchable ports", () => {
+  test.each([false, true])("with allowHttp %p the fetcher's security group opens to the internet exactly the ports the fanout accepts", (allowHttp) => {
+    const { res } = synthNetwork({ allowHttp });
+    const fetcher = ref("aws_security_group", keyByName(res, "aws_security_group", "fanout-pipeline-test-fetcher"));
+    const internet = all(res, "aws_vpc_security_group_egress_rule").filter((r) => r.security_group_id === fetcher && r.cidr_ipv4 === "0.0.0.0/0");
+    expect(internet.map((r) => r.from_port).sort()).toEqual([...fetchPorts(allowHttp)].sort());
+    for (const r of internet) expect(r.to_port).toBe(r.from_port);
   });
 });

@@ -20,6 +20,7 @@ import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
 import { VpcEndpointPolicy } from "@cdktf/provider-aws/lib/vpc-endpoint-policy";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
+import { FETCH_PORTS, fetchPorts } from "../functions/shared/contract";
 import { policyDocument, type PolicyStatement } from "./iam";
 import { cidrsOverlap, parseCidr, splitCidr } from "./cidr";
 import { LOG_RETENTION_DAYS } from "./retention";
@@ -281,24 +282,17 @@ export class Network extends Construct {
       revokeRulesOnDelete: true,
       tags: { Name: `${name}-fetcher` },
     });
-    new VpcSecurityGroupEgressRule(this, "fetcher-egress-https", {
-      securityGroupId: fetcherSg.id,
-      description: "https to the internet (through NAT)",
-      ipProtocol: "tcp",
-      fromPort: 443,
-      toPort: 443,
-      cidrIpv4: "0.0.0.0/0",
-      tags: { Name: `${name}-fetcher-https` },
-    });
-    if (props.allowHttp === true) {
-      new VpcSecurityGroupEgressRule(this, "fetcher-egress-http", {
+    // The ports the fanout accepts in a URL, and no other (one list: FETCH_PORTS).
+    for (const port of fetchPorts(props.allowHttp === true)) {
+      const scheme = port === FETCH_PORTS["https:"] ? "https" : "http";
+      new VpcSecurityGroupEgressRule(this, `fetcher-egress-${scheme}`, {
         securityGroupId: fetcherSg.id,
-        description: "http to the internet (through NAT)",
+        description: `${scheme} to the internet (through NAT)`,
         ipProtocol: "tcp",
-        fromPort: 80,
-        toPort: 80,
+        fromPort: port,
+        toPort: port,
         cidrIpv4: "0.0.0.0/0",
-        tags: { Name: `${name}-fetcher-http` },
+        tags: { Name: `${name}-fetcher-${scheme}` },
       });
     }
     new VpcSecurityGroupEgressRule(this, "fetcher-egress-s3", {

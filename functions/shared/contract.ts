@@ -110,7 +110,19 @@ export const KEYS = {
   prefixes: { jobs: "jobs/", rejected: "rejected/" },
 } as const;
 
-/** Job id rule (DESIGN.md). */
+/**
+ * The ports a fetch may use, by scheme: the only ones the fetcher's security
+ * group opens (modules/network.ts) and the only ones the fanout accepts in a URL.
+ * `http:` only where an environment allows it (ALLOW_HTTP).
+ */
+export const FETCH_PORTS = { "https:": 443, "http:": 80 } as const;
+
+/** The ports open to a fetch: 443, and 80 when `http:` is allowed. */
+export function fetchPorts(allowHttp: boolean): number[] {
+  return allowHttp ? [FETCH_PORTS["https:"], FETCH_PORTS["http:"]] : [FETCH_PORTS["https:"]];
+}
+
+/** Job id rule. */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** S3 user metadata of the manifest: the SQS message that created the job. */
