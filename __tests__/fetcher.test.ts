@@ -264,8 +264,9 @@ describe("fetchToS3", () => {
       return { ETag: '"p"' };
     });
     const size = 25 * 1024 * 1024; // 4 parts of at most 8 MiB
+    // Not a timeout test: 25 MiB through a loaded 2-core machine can take longer than the test env's 2 s.
 
-    const out = await fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/bytes?size=${size}` }, deps({ fetchMaxBytes: 32 * 1024 * 1024, taskConcurrency: 2 }));
+    const out = await fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/bytes?size=${size}` }, deps({ fetchMaxBytes: 32 * 1024 * 1024, taskConcurrency: 2, fetchTimeoutMs: 30_000 }));
 
     expect(out.bytes).toBe(size);
     expect(s3Mock.commandCalls(CreateMultipartUploadCommand)).toHaveLength(1);
