@@ -5,6 +5,7 @@
  * while the parent samples the child's open file descriptors, each task token
  * answered at the endpoint, and Finalize building status.json from S3.
  */
+import { OUTCOME_MISSING_ERROR } from "../functions/shared/contract";
 import { createHash } from "crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";
@@ -174,7 +175,7 @@ describe("processor bundle over loopback S3 under ulimit -n 1024", () => {
     expect(status?.items).toEqual([
       { index: 0, url: manifest[0].url, status: "succeeded", result: { jobId: "fin", index: 0, chunks: 1, bytes: 6, lines: 3, sha256, mode: "text" } },
       { index: 1, url: manifest[1].url, status: "failed", error: "FetchRefusedError", cause: "address 10.0.0.1 is private" },
-      { index: 2, url: manifest[2].url, status: "failed", error: "OutcomeMissingError", cause: "no result or failure recorded in S3 for this item" },
+      { index: 2, url: manifest[2].url, status: "failed", error: OUTCOME_MISSING_ERROR, cause: "no result or failure recorded in S3 for this item" },
     ]);
     expect(child.exited()).toBeUndefined();
   });

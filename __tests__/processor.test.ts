@@ -11,11 +11,11 @@ import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessComman
 import { mockClient } from "aws-sdk-client-mock";
 import { loadProcessorConfig, type ProcessorConfig } from "../functions/processor/config";
 import { processEvent } from "../functions/processor/dispatch";
-import { buildStatus, OUTCOME_MISSING_CAUSE, OUTCOME_MISSING_ERROR, type JobStatus } from "../functions/processor/finalize";
+import { buildStatus, OUTCOME_MISSING_CAUSE, type JobStatus } from "../functions/processor/finalize";
 import type { ProcessorDeps } from "../functions/processor/process";
 import { detectMode, Splitter } from "../functions/processor/split";
 import { s3Client, sfnClient } from "../functions/shared/clients";
-import { TASK_CAUSE_MAX_CHARS } from "../functions/shared/contract";
+import { OUTCOME_MISSING_ERROR, TASK_CAUSE_MAX_CHARS } from "../functions/shared/contract";
 import { lambdaContext, quietObservability, sqsEvent, taskRecord } from "./helpers/lambda-events";
 
 const s3Mock = mockClient(S3Client);

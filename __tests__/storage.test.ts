@@ -286,7 +286,10 @@ describe("WorkBucket", () => {
 });
 
 describe("SecureBucket access", () => {
-  const statementsOf = (out: string) => JSON.parse(Object.values(JSON.parse(out).resource.aws_s3_bucket_policy as Resources)[0].policy).Statement as Record<string, unknown>[];
+  const statementsOf = (out: string): Record<string, unknown>[] => {
+    const [policy] = Object.values(JSON.parse(out).resource.aws_s3_bucket_policy) as { policy: string }[];
+    return JSON.parse(policy.policy).Statement;
+  };
 
   test("allowOnlyPrincipals denies every request from anyone else, and refuses an empty list", () => {
     const { out } = synthSecure({ allowOnlyPrincipals: ["arn:aws:iam::123456789012:role/deploy"] });

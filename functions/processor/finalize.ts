@@ -3,13 +3,13 @@
  * is in S3, never from the execution's state. The manifest says which items
  * the job has; `results/{i}.json` (written by the processor) and
  * `failures/{i}.json` (written by the state machine) say how each one ended.
- * An item with neither is failed with OUTCOME_MISSING_ERROR.
+ * An item with neither is failed with OUTCOME_MISSING_ERROR (contract.ts).
  */
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import * as z from "zod/mini";
 import { mapBounded } from "../shared/bounded";
 import { destroyBody, readBody } from "../shared/body";
-import { JOB_ID_PATTERN, KEYS, TASK_CAUSE_MAX_CHARS } from "../shared/contract";
+import { JOB_ID_PATTERN, KEYS, TASK_CAUSE_MAX_CHARS, OUTCOME_MISSING_ERROR } from "../shared/contract";
 import { InvalidInputError } from "../shared/errors";
 import { cutText } from "../shared/task-worker";
 import { describeIssues } from "../shared/validation";
@@ -21,7 +21,6 @@ import { storageError } from "./process";
  * failed before it could record one, or the map run stopped).
  * Not in shared/contract.ts yet, where it belongs (the brief names it as a contract constant).
  */
-export const OUTCOME_MISSING_ERROR = "OutcomeMissingError";
 export const OUTCOME_MISSING_CAUSE = "no result or failure recorded in S3 for this item";
 /** Most bytes read of a manifest (an SQS message is at most 1 MiB; URLs may grow when normalised). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;

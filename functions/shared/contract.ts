@@ -122,6 +122,12 @@ export function fetchPorts(allowHttp: boolean): number[] {
   return allowHttp ? [FETCH_PORTS["https:"], FETCH_PORTS["http:"]] : [FETCH_PORTS["https:"]];
 }
 
+/**
+ * Error recorded in status.json for an item with neither a result nor a failure
+ * in S3 (its child execution ended without recording one).
+ */
+export const OUTCOME_MISSING_ERROR = "ItemOutcomeMissing";
+
 /** Job id rule. */
 export const JOB_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -183,6 +189,3 @@ export interface FinalizeTaskInput {
   readonly jobId: string;
   readonly itemCount: number;
 }
-
-/** @deprecated transitional alias while the fanout moves to the pointer input; removed once nothing imports it. */
-export const SFN_MAX_INPUT_BYTES = SFN_MAX_PAYLOAD_BYTES;
