@@ -1,25 +1,29 @@
 /**
- * `npm run local` end to end, in process: the synthesized stack, the bundled
- * functions in child processes, s3rver, the origin and the Step Functions
- * endpoint on 127.0.0.1, with faults on. Asserts the ledger balances, every
- * status.json matches its message's items, and duplicate deliveries produced
- * one execution each.
+ * `npm run local` end to end, in process: the synthesized stack (three queues
+ * and their mappings, the Distributed Map definition), the bundled functions in
+ * child processes invoked only through their mappings, s3rver, the origin and
+ * the Step Functions endpoint on 127.0.0.1, with faults on. Asserts the ledger
+ * balances, every status.json matches its manifest, a duplicate delivery makes
+ * one execution, nothing is throttled, and no execution comes near AWS's limits.
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { ERRORS, KEYS } from "../functions/shared/contract";
+import { ERRORS, KEYS, OUTCOME_MISSING_ERROR, SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../functions/shared/contract";
 import { parseFaults } from "../scripts/local/faults";
 import type { LedgerResult } from "../scripts/local/ledger";
 import type { PlannedMessage } from "../scripts/local/producer";
-import { runLocal, type RunContext } from "../scripts/local/run";
+import { runLocal, type LocalRunOptions, type RunContext } from "../scripts/local/run";
 import { EventSourceMapping, LocalQueue } from "../scripts/local/sqs";
 import type { Summary } from "../scripts/local/summary";
+import { readPipeline, stackFile } from "../scripts/local/synth";
 import { projectConfig } from "../modules/config/environments";
-import { devWith, synthProject } from "./helpers/synth";
+import { devWith, synthProject, type SynthResult } from "./helpers/synth";
 
 jest.setTimeout(120_000);
 
 /** Errors a servable item may end with when its retries run out. */
-const TRANSIENT = new RegExp(`^(${["Lambda.TooManyRequestsException", "States.Timeout", ...ERRORS.transient].map((e) => e.replace(".", "\\.")).join("|")})$`);
+const TRANSIENT = new RegExp(
+  `^(${["States.Timeout", "States.HeartbeatTimeout", OUTCOME_MISSING_ERROR, ...ERRORS.transient].map((e) => e.replace(".", "\\.")).join("|")})$`,
+);
 
 async function readJson(s3: S3Client, bucket: string, key: string): Promise<Record<string, unknown> | undefined> {
   try {
@@ -31,45 +35,72 @@ async function readJson(s3: S3Client, bucket: string, key: string): Promise<Reco
   }
 }
 
+/** Small, fast runs: scaled clocks, few environments, short retry waits. */
+const small = (o: Partial<LocalRunOptions>): LocalRunOptions => ({
+  messages: 3,
+  itemsPerMessage: 2,
+  badRatio: 0,
+  badItemRatio: 0,
+  faults: parseFaults(""),
+  seed: 1,
+  env: "dev",
+  timeScale: 0.003,
+  retryScale: 0.05,
+  maxEnvironments: 2,
+  fetchTimeoutMs: 1500,
+  timeoutSeconds: 90,
+  ...o,
+});
+
+/** One synth for every run of this file (the config edits below synthesize their own). */
+let shared: SynthResult;
+beforeAll(() => {
+  shared = synthProject();
+});
+afterAll(() => shared?.cleanup());
+
 describe("npm run local: the whole pipeline on loopback", () => {
   let summary: Summary;
   let ledger: LedgerResult;
   let planned: readonly PlannedMessage[];
   let context: RunContext;
-  const checks: { statuses: Map<string, Record<string, unknown> | undefined>; resultKeysMissing: string[] } = {
+  const checks: { statuses: Map<string, Record<string, unknown> | undefined>; manifests: Map<string, unknown>; messageIds: Map<string, string | undefined>; resultKeysMissing: string[] } = {
     statuses: new Map(),
+    manifests: new Map(),
+    messageIds: new Map(),
     resultKeysMissing: [],
   };
 
   beforeAll(async () => {
-    summary = await runLocal({
-      messages: 50,
-      itemsPerMessage: 2,
-      badRatio: 0.1,
-      badItemRatio: 0.05,
-      faults: parseFaults("s3-503:0.05,origin-timeout:0.02,origin-reset:0.02,duplicate:0.1,poison:0.03"),
-      seed: 7,
-      env: "dev",
-      // A 1.08 s visibility timeout: the poisoned message reaches the DLQ after 5 receives in ~7 s.
-      timeScale: 0.003,
-      retryScale: 0.5,
-      maxEnvironments: 3,
-      fetchTimeoutMs: 1500,
-      timeoutSeconds: 90,
-      beforeClose: async (ctx) => {
-        context = ctx;
-        for (const p of ctx.planned) {
-          if (p.kind !== "good" || !p.jobId) continue;
-          const status = await readJson(ctx.s3, ctx.bucket, KEYS.status(p.jobId));
-          checks.statuses.set(p.jobId, status);
-          for (const item of (status?.items ?? []) as { index: number; status: string }[]) {
-            if (item.status !== "succeeded") continue;
-            const key = KEYS.result(p.jobId, item.index);
-            await ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: key })).catch(() => checks.resultKeysMissing.push(key));
+    summary = await runLocal(
+      small({
+        messages: 40,
+        itemsPerMessage: 2,
+        badRatio: 0.1,
+        badItemRatio: 0.1,
+        faults: parseFaults("s3-503:0.05,origin-timeout:0.02,origin-reset:0.02,duplicate:0.1,poison:0.03"),
+        seed: 7,
+        synthDir: shared.outdir,
+        retryScale: 0.1,
+        maxEnvironments: 3,
+        beforeClose: async (ctx) => {
+          context = ctx;
+          for (const p of ctx.planned) {
+            if (p.kind !== "good" || !p.jobId) continue;
+            const status = await readJson(ctx.s3, ctx.bucket, KEYS.status(p.jobId));
+            checks.statuses.set(p.jobId, status);
+            const manifest = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: KEYS.manifest(p.jobId) }));
+            checks.manifests.set(p.jobId, JSON.parse(await (manifest.Body as { transformToString(): Promise<string> }).transformToString()));
+            checks.messageIds.set(p.jobId, manifest.Metadata?.["message-id"]);
+            for (const item of (status?.items ?? []) as { index: number; status: string }[]) {
+              if (item.status !== "succeeded") continue;
+              const key = KEYS.result(p.jobId, item.index);
+              await ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: key })).catch(() => checks.resultKeysMissing.push(key));
+            }
           }
-        }
-      },
-    });
+        },
+      }),
+    );
     ledger = context.ledger;
     planned = context.planned;
   });
@@ -80,7 +111,7 @@ describe("npm run local: the whole pipeline on loopback", () => {
     expect(summary.lost).toBe(0);
     expect(summary.countedTwice).toBe(0);
     const l = summary.ledger;
-    expect(l.sent).toBe(50);
+    expect(l.sent).toBe(40);
     expect(l.succeeded + l.failed + l.rejected + l.dlq).toBe(l.sent);
     expect(l.balanced).toBe(true);
     expect(summary.ok).toBe(true);
@@ -88,11 +119,9 @@ describe("npm run local: the whole pipeline on loopback", () => {
 
   it("rejects the malformed messages into rejected/ and sends the poisoned one to the DLQ", () => {
     const malformed = planned.filter((p) => p.kind === "malformed");
-    expect(malformed).toHaveLength(5);
-    expect(summary.rejected.count).toBe(5);
-    for (const p of malformed) {
-      expect(ledger.entries.find((e) => e.messageId === p.messageId)?.outcomes).toEqual(["rejected"]);
-    }
+    expect(malformed).toHaveLength(4);
+    expect(summary.rejected.count).toBe(4);
+    for (const p of malformed) expect(ledger.entries.find((e) => e.messageId === p.messageId)?.outcomes).toEqual(["rejected"]);
     const poisoned = planned.filter((p) => p.kind === "poison");
     expect(poisoned.length).toBeGreaterThanOrEqual(1);
     expect(summary.dlq).toBe(poisoned.length);
@@ -100,19 +129,22 @@ describe("npm run local: the whole pipeline on loopback", () => {
       const entry = ledger.entries.find((e) => e.messageId === p.messageId);
       expect(entry?.outcomes).toEqual(["dlq"]);
       // maxReceiveCount receives, then the redrive policy moved it.
-      expect(entry?.deliveries).toBeGreaterThanOrEqual(context.model.queue.maxReceiveCount as number);
+      expect(entry?.deliveries).toBeGreaterThanOrEqual(context.model.ingest.queue.maxReceiveCount as number);
     }
   });
 
-  it("writes a status.json that matches each good message's items", () => {
+  it("runs each job as a pointer execution over its manifest and writes a status.json that matches the manifest", () => {
     const good = planned.filter((p) => p.kind === "good");
-    expect(good.length).toBeGreaterThan(30);
-    expect(checks.statuses.size).toBe(good.length);
+    expect(good.length).toBeGreaterThan(25);
     for (const p of good) {
+      const execution = context.stateMachine.executions.get(p.jobId as string);
+      expect(execution?.input).toEqual({ jobId: p.jobId, bucket: context.bucket, manifestKey: KEYS.manifest(p.jobId as string), itemCount: 2 });
+      expect(checks.manifests.get(p.jobId as string)).toEqual(p.items?.map((item, index) => ({ index, url: item.url })));
+      expect(checks.messageIds.get(p.jobId as string)).toBe(p.messageId);
       const status = checks.statuses.get(p.jobId as string);
-      expect(status).toBeDefined();
-      const items = (status?.items ?? []) as { index: number; status: string; error?: string }[];
-      expect(items.map((i) => i.index)).toEqual(p.items?.map((_, i) => i));
+      expect(status).toMatchObject({ jobId: p.jobId, itemCount: 2 });
+      const items = (status?.items ?? []) as { index: number; url: string; status: string; error?: string }[];
+      expect(items.map((i) => [i.index, i.url])).toEqual(p.items?.map((item, i) => [i, item.url]));
       p.items?.forEach((planItem, i) => {
         if (planItem.servable) {
           // Faults are transient and retried: a servable URL ends fetched and processed, unless
@@ -141,87 +173,180 @@ describe("npm run local: the whole pipeline on loopback", () => {
     expect(summary.duplicates.withMoreExecutions).toBe(0);
     const duplicatedGood = ledger.entries.filter((e) => e.kind === "good" && e.deliveries > 1);
     expect(duplicatedGood.length).toBeGreaterThan(0);
-    for (const entry of duplicatedGood) {
-      expect(entry.executions).toHaveLength(1);
-      expect([...context.stateMachine.executions.keys()].filter((name) => name === entry.executions[0])).toHaveLength(1);
-    }
+    for (const entry of duplicatedGood) expect(entry.executions).toHaveLength(1);
   });
 
-  it("exercises the faults and the definition's throttling retries", () => {
+  it("admits every task through its work queue: no throttle, no function above its mapping's maximum concurrency", () => {
     expect(summary.faults.injected["s3-503"]).toBeGreaterThan(0);
     expect(summary.faults.injected.poison).toBeGreaterThan(0);
-    expect(summary.functions.fetcher.peakConcurrent).toBeLessThanOrEqual(summary.functions.fetcher.reservedConcurrency);
-    expect(summary.functions.processor.peakConcurrent).toBeLessThanOrEqual(summary.functions.processor.reservedConcurrency);
-    expect(summary.functions.fetcher.peakConcurrentPerExecution).toBeLessThanOrEqual(summary.stateMachine.mapMaxConcurrency as number);
-    // Under the fd budget of a Lambda environment.
-    for (const f of Object.values(summary.functions)) expect(f.peakOpenFds).toBeLessThan(1024 / 2);
+    for (const [name, f] of Object.entries(summary.functions)) {
+      expect({ name, throttles: f.throttles }).toEqual({ name, throttles: 0 });
+      expect(f.mapping).toBeDefined();
+      expect(f.peakConcurrent).toBeLessThanOrEqual(f.mapping?.maximumConcurrency as number);
+      expect(f.withinMappingMaximum).toBe(true);
+      // Under the fd budget of a Lambda environment.
+      expect(f.peakOpenFds).toBeLessThan(1024 / 2);
+    }
+    const queues = Object.values(summary.queues);
+    expect(queues.map((q) => [q.role, q.function]).sort()).toEqual([["ingest", "fanout"], ["work", "fetcher"], ["work", "processor"]]);
+    for (const q of queues) {
+      expect(q.wait.firstReceive.count).toBe(q.messages.sent);
+      expect(q.wait.firstReceive.p50Ms).toBeLessThanOrEqual(q.wait.firstReceive.p99Ms);
+      expect(q.wait.firstReceive.p99Ms).toBeLessThanOrEqual(q.wait.firstReceive.maxMs);
+    }
+    // One fetch task per item of a started job (retries resend), at least.
+    expect(summary.queues[summary.functions.fetcher.mapping?.queue as string].messages.sent).toBeGreaterThanOrEqual(summary.stateMachine.mapRuns.items);
+  });
+
+  it("keeps every execution, parent and child, far under AWS's payload and history limits", () => {
+    const limits = summary.stateMachine.limits;
+    expect(limits.failures).toEqual({ parent: {}, child: {} });
+    for (const kind of ["parent", "child"] as const) {
+      expect(limits.largestPayload[kind].bytes).toBeGreaterThan(0);
+      expect(limits.largestPayload[kind].bytes).toBeLessThan(SFN_MAX_PAYLOAD_BYTES / 16);
+      expect(limits.mostHistoryEvents[kind].events).toBeGreaterThan(5);
+      expect(limits.mostHistoryEvents[kind].events).toBeLessThan(SFN_MAX_HISTORY_EVENTS / 100);
+    }
+    expect(summary.stateMachine.mapRuns.peakInFlight).toBeLessThanOrEqual(summary.stateMachine.mapMaxConcurrency as number);
   });
 });
 
 describe("npm run local follows the synthesized configuration", () => {
-  it("reports a Map MaxConcurrency change as the peak concurrent fetcher calls of an execution", async () => {
+  it("reads every queue and every mapping of the stack", () => {
+    const model = readPipeline(stackFile(shared.outdir, "dev"));
+    expect(Object.values(model.queues).map((q) => q.name).sort()).toEqual(
+      ["ingest", "ingest-dlq", "fetch", "fetch-dlq", "process", "process-dlq"].map((n) => `fanout-pipeline-dev-${n}`).sort(),
+    );
+    expect(model.mappings).toHaveLength(3);
+    for (const m of model.mappings) {
+      const q = model.queues[m.queueResourceId];
+      expect(q.maxReceiveCount).toBeGreaterThanOrEqual(2);
+      expect(model.queues[q.deadLetterQueueResourceId as string].name).toBe(`${q.name}-dlq`);
+      expect(m.reportBatchItemFailures).toBe(true);
+      expect(m.maximumConcurrency).toBeLessThanOrEqual(model.functions[m.functionResourceId].reservedConcurrency);
+    }
+    expect(model.ingest.queue.name).toBe("fanout-pipeline-dev-ingest");
+    // The definition's QueueUrls resolve to the local work queues.
+    expect(JSON.stringify(model.definition)).toContain(model.queues[model.mappings.find((m) => m !== model.ingest.mapping)?.queueResourceId as string].url);
+  });
+
+  it("runs at most MaxConcurrency child executions of one map run at once", async () => {
     const synth = synthProject({
       ...projectConfig,
       environments: projectConfig.environments.map((e) => (e.name === "dev" ? devWith((d) => ({ ...d, budget: { ...d.budget, map: { maxConcurrency: 2 } } })) : e)),
     });
     try {
-      const summary = await runLocal({
-        messages: 3,
-        itemsPerMessage: 6,
-        badRatio: 0,
-        badItemRatio: 0,
-        faults: parseFaults(""),
-        seed: 1,
-        env: "dev",
-        synthDir: synth.outdir,
-        timeScale: 0.01,
-        retryScale: 0.1,
-        maxEnvironments: 2,
-        fetchTimeoutMs: 3000,
-        timeoutSeconds: 60,
-      });
+      const summary = await runLocal(small({ messages: 2, itemsPerMessage: 6, synthDir: synth.outdir }));
+      expect(summary.problems).toEqual([]);
       expect(summary.ok).toBe(true);
       expect(summary.stateMachine.mapMaxConcurrency).toBe(2);
-      expect(summary.functions.fetcher.peakConcurrentPerExecution).toBe(2);
-      expect(summary.functions.processor.peakConcurrentPerExecution).toBeLessThanOrEqual(2);
-      expect(summary.items).toMatchObject({ total: 18, fetched: 18, processed: 18, failed: 0 });
+      expect(summary.stateMachine.mapRuns).toEqual({ count: 2, items: 12, peakInFlight: 2 });
+      expect(summary.items).toMatchObject({ total: 12, fetched: 12, processed: 12, failed: 0 });
     } finally {
       synth.cleanup();
     }
   });
 
-  it("records a job whose Finalize fails: the definition's fallback writes status.json, the execution fails, nothing is lost", async () => {
+  it("records a job whose finalize task fails: the definition's fallback writes status.json, the execution fails, nothing is lost", async () => {
     const statuses: (Record<string, unknown> | undefined)[] = [];
-    const summary = await runLocal({
-      messages: 3,
-      itemsPerMessage: 2,
-      badRatio: 0,
-      badItemRatio: 0,
-      faults: parseFaults("finalize-fail:1"),
-      seed: 3,
-      env: "dev",
-      timeScale: 0.01,
-      retryScale: 0.1,
-      maxEnvironments: 2,
-      fetchTimeoutMs: 3000,
-      timeoutSeconds: 60,
-      beforeClose: async (ctx) => {
-        for (const p of ctx.planned) if (p.jobId) statuses.push(await readJson(ctx.s3, ctx.bucket, KEYS.status(p.jobId)));
-      },
-    });
+    const summary = await runLocal(
+      small({
+        faults: parseFaults("finalize-fail:1"),
+        seed: 3,
+        synthDir: shared.outdir,
+        beforeClose: async (ctx) => {
+          for (const p of ctx.planned) if (p.jobId) statuses.push(await readJson(ctx.s3, ctx.bucket, KEYS.status(p.jobId)));
+        },
+      }),
+    );
     expect(summary.problems).toEqual([]);
     expect(summary.ok).toBe(true);
     expect(summary.lost).toBe(0);
     expect(summary.ledger).toMatchObject({ sent: 3, failed: 3, succeeded: 0, balanced: true });
     expect(summary.executions.failed).toBe(3);
+    expect(summary.faults.injected["finalize-fail"]).toBe(3);
     expect(statuses).toHaveLength(3);
     for (const status of statuses) {
-      expect(status).toMatchObject({ status: "finalize-failed", error: "InjectedFinalizeFailure" });
-      expect(status?.items).toEqual([
-        expect.objectContaining({ index: 0, status: "succeeded" }),
-        expect.objectContaining({ index: 1, status: "succeeded" }),
-      ]);
+      expect(status).toMatchObject({
+        status: "finalize-failed",
+        itemCount: 2,
+        error: { Error: "InjectedFinalizeFailure", Cause: expect.stringContaining("finalize-fail") },
+        results: expect.stringMatching(/^jobs\/.+\/results\/$/),
+        failures: expect.stringMatching(/^jobs\/.+\/failures\/$/),
+      });
+      expect(status).not.toHaveProperty("items");
     }
+    // The items themselves succeeded: their outcomes are in S3, which the ledger checked.
+    expect(summary.items).toMatchObject({ total: 6, failed: 0 });
+  });
+
+  it("balances with stale task-token deliveries and killed workers: every item still succeeds, the stale copies are skipped", async () => {
+    const summary = await runLocal(
+      small({
+        messages: 6,
+        itemsPerMessage: 3,
+        faults: parseFaults("stale-token:0.3,worker-kill:0.2"),
+        seed: 5,
+        // A killed task's message comes back after the work queue's visibility timeout: 720 s / 1800 s → 1.1 s / 2.7 s.
+        timeScale: 0.0015,
+        synthDir: shared.outdir,
+        maxEnvironments: 3,
+      }),
+    );
+    expect(summary.problems).toEqual([]);
+    expect(summary.ok).toBe(true);
+    expect(summary.lost).toBe(0);
+    expect(summary.ledger).toMatchObject({ sent: 6, succeeded: 6, failed: 0, balanced: true });
+    expect(summary.items).toMatchObject({ total: 18, failed: 0 });
+    expect(summary.faults.injected["stale-token"]).toBeGreaterThan(0);
+    expect(summary.faults.injected["worker-kill"]).toBeGreaterThan(0);
+    // Every stale copy came back to a closed token and was acknowledged without a second answer.
+    expect(summary.staleDeliveries.acknowledged).toBe(summary.staleDeliveries.injected);
+    const killed = summary.functions.fetcher.killed + summary.functions.processor.killed;
+    expect(killed).toBe(summary.faults.injected["worker-kill"]);
+    expect((summary.functions.fetcher.errorsByName["Runtime.ExitError"] ?? 0) + (summary.functions.processor.errorsByName["Runtime.ExitError"] ?? 0)).toBe(killed);
+    // A killed invocation's message came back after the visibility timeout and was received again.
+    const redelivered = Object.values(summary.queues).reduce((n, q) => n + (q.role === "work" ? q.messages.redelivered : 0), 0);
+    expect(redelivered).toBeGreaterThanOrEqual(killed);
+  });
+
+  it("completes two jobs of maxItemsPerJob items with URLs of MAX_URL_LENGTH characters, one all succeeded, one all 404, under AWS's limits", async () => {
+    const model = readPipeline(stackFile(shared.outdir, "dev"));
+    const fanout = model.functions[model.ingest.mapping.functionResourceId].environment;
+    const maxItems = Number(fanout.MAX_ITEMS_PER_JOB);
+    const maxUrl = Number(fanout.MAX_URL_LENGTH);
+    const statuses = new Map<string, Record<string, unknown> | undefined>();
+    const summary = await runLocal(
+      small({
+        messages: 2,
+        itemsPerMessage: maxItems,
+        badJobRatio: 0.5,
+        urlLength: maxUrl,
+        seed: 9,
+        synthDir: shared.outdir,
+        maxEnvironments: 3,
+        beforeClose: async (ctx) => {
+          for (const p of ctx.planned) statuses.set(p.jobId as string, await readJson(ctx.s3, ctx.bucket, KEYS.status(p.jobId as string)));
+        },
+      }),
+    );
+    expect(summary.problems).toEqual([]);
+    expect(summary.ok).toBe(true);
+    expect(summary.ledger).toMatchObject({ sent: 2, succeeded: 1, failed: 1, balanced: true });
+    const counts = [...statuses.values()].map((s) => [s?.succeeded, s?.failed]).sort();
+    expect(counts).toEqual([[0, maxItems], [maxItems, 0]].sort());
+    for (const s of statuses.values()) {
+      expect((s?.items as { url: string }[]).every((i) => i.url.length === maxUrl)).toBe(true);
+    }
+    expect(summary.items.failedByError).toEqual({ OriginHttpError: maxItems });
+    const limits = summary.stateMachine.limits;
+    expect(limits.failures).toEqual({ parent: {}, child: {} });
+    // Nothing in any state grows with the job: the largest payload is about one URL, the histories a few events.
+    expect(limits.largestPayload.child.bytes).toBeGreaterThan(maxUrl);
+    expect(limits.largestPayload.child.bytes).toBeLessThan(4 * maxUrl);
+    expect(limits.largestPayload.parent.bytes).toBeLessThan(2048);
+    expect(limits.mostHistoryEvents.parent.events).toBeLessThan(40);
+    expect(limits.mostHistoryEvents.child.events).toBeLessThan(40);
   });
 });
 

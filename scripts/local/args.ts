@@ -12,20 +12,25 @@ export interface CliOptions extends Omit<LocalRunOptions, "log" | "onProgress" |
 export const USAGE = `Usage: npm run local -- [options]
 
 Runs the whole pipeline on this machine: the synthesized state machine on a local
-ASL interpreter, SQS semantics, S3 (s3rver) and an origin over 127.0.0.1, the
-bundled functions in child processes. Exits non-zero unless every message sent is
-accounted for exactly once (succeeded / failed items / rejected / DLQ).
+ASL interpreter (Distributed Map, task tokens, AWS's 256 KiB and 25,000-event
+limits), SQS queues and event source mappings, S3 (s3rver) and an origin over
+127.0.0.1, the bundled functions in child processes. Exits non-zero unless every
+message sent is accounted for exactly once (succeeded / failed items / rejected /
+DLQ), no function was throttled and no execution failed on an AWS limit.
 
   --messages N            messages to send (default ${DEFAULTS.messages})
   --items-per-message K   items per good message (default ${DEFAULTS.itemsPerMessage})
   --bad-ratio R           share of malformed messages, 0..1 (default ${DEFAULTS.badRatio})
   --bad-item-ratio R      probability an item's URL answers 404 (default ${DEFAULTS.badItemRatio})
-  --faults LIST           e.g. s3-503:0.05,origin-timeout:0.02,origin-reset:0.02,duplicate:0.05,poison:0.02
+  --bad-job-ratio R       share of good messages whose every item answers 404 (default 0)
+  --url-length N          pad every item URL to exactly N characters (at most the fanout's MAX_URL_LENGTH)
+  --faults LIST           e.g. s3-503:0.05,origin-timeout:0.02,origin-reset:0.02,duplicate:0.05,poison:0.02,
+                          finalize-fail:0.1,stale-token:0.05,worker-kill:0.02
   --json                  print the summary as JSON on stdout
   --seed N                random seed (default: time-based; printed in the summary)
   --env NAME              environment: runs stack pipeline-NAME (default ${DEFAULTS.env})
   --synth-dir DIR         read DIR/stacks/pipeline-NAME/cdk.tf.json (e.g. cdktf.out) instead of synthesizing
-  --time-scale X          local seconds per AWS second for the visibility timeout (default ${DEFAULTS.timeScale})
+  --time-scale X          local seconds per AWS second: visibility timeouts, HeartbeatSeconds, TimeoutSeconds (default ${DEFAULTS.timeScale})
   --retry-scale X         multiplies the definition's Retry waits (default ${DEFAULTS.retryScale})
   --max-environments N    child processes per function at most (default ${DEFAULTS.maxEnvironments})
   --fetch-timeout-ms N    local cap on FETCH_TIMEOUT_MS (default ${DEFAULTS.fetchTimeoutMs})
@@ -77,6 +82,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
       case "--items-per-message": o.itemsPerMessage = number(arg, next(), int(1), "an integer ≥ 1"); break;
       case "--bad-ratio": o.badRatio = number(arg, next(), ratio, "a ratio between 0 and 1"); break;
       case "--bad-item-ratio": o.badItemRatio = number(arg, next(), ratio, "a ratio between 0 and 1"); break;
+      case "--bad-job-ratio": o.badJobRatio = number(arg, next(), ratio, "a ratio between 0 and 1"); break;
+      case "--url-length": o.urlLength = number(arg, next(), int(40), "an integer ≥ 40"); break;
       case "--faults": o.faults = parseFaults(next()); break;
       case "--json": o.json = true; break;
       case "--seed": o.seed = number(arg, next(), int(0), "an integer ≥ 0"); break;

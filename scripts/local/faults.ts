@@ -5,11 +5,17 @@
  *   s3-503          each S3 request answers 503 SlowDown (the SDK retries it)
  *   origin-timeout  each origin request hangs (the fetcher's timeout fires)
  *   origin-reset    each origin request has its connection destroyed
- *   duplicate       each SQS delivery is delivered a second time (at-least-once)
+ *   duplicate       each ingest-queue delivery is delivered a second time (at-least-once)
  *   poison          each good message's StartExecution always fails (500), so it
  *                   goes back to the queue until maxReceiveCount sends it to the DLQ
- *   finalize-fail   each execution's Finalize fails as if after all its retries, so
- *                   the definition's own fallback writes status.json and fails it
+ *   finalize-fail   each execution's finalize task is answered with SendTaskFailure
+ *                   (a name no Retry takes), so the definition's own fallback writes
+ *                   status.json and fails the execution
+ *   stale-token     each work-queue message, once acknowledged, is delivered again:
+ *                   its task token is closed by then, and the worker must skip it
+ *   worker-kill     each first receive of a work-queue message has its worker's
+ *                   process killed mid-invocation (Runtime.ExitError): the message
+ *                   comes back after the visibility timeout
  *
  * S3 and origin faults come from a small HTTP proxy on 127.0.0.1 in front of the
  * real server; everything else passes through untouched.
@@ -17,11 +23,20 @@
 import * as http from "http";
 import { listenOnLoopback } from "../lib/listen";
 
-export const FAULT_NAMES = ["s3-503", "origin-timeout", "origin-reset", "duplicate", "poison", "finalize-fail"] as const;
+export const FAULT_NAMES = ["s3-503", "origin-timeout", "origin-reset", "duplicate", "poison", "finalize-fail", "stale-token", "worker-kill"] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
 export type FaultRates = Readonly<Record<FaultName, number>>;
 
-export const NO_FAULTS: FaultRates = { "s3-503": 0, "origin-timeout": 0, "origin-reset": 0, duplicate: 0, poison: 0, "finalize-fail": 0 };
+export const NO_FAULTS: FaultRates = {
+  "s3-503": 0,
+  "origin-timeout": 0,
+  "origin-reset": 0,
+  duplicate: 0,
+  poison: 0,
+  "finalize-fail": 0,
+  "stale-token": 0,
+  "worker-kill": 0,
+};
 
 /** Parses `name:rate,…` (rates in [0, 1]); an empty string means no faults. */
 export function parseFaults(spec: string | undefined): FaultRates {

@@ -10,9 +10,28 @@
  * throttled function). The admitted invocations run on at most E environments,
  * E = min(R, the machine cap); when E < R, admitted invocations wait for a free
  * environment (they count as concurrent, they are not throttled). Environments
- * start on demand (cold starts are counted).
+ * start on demand (cold starts are counted). An event source mapping whose
+ * maximum concurrency is at most R is never throttled; the count stays in the
+ * statistics so a run can prove it.
+ *
+ * Fault `worker-kill`: an invocation may be given `killAfterMs`; if it is still
+ * running then, its environment's process is killed (SIGKILL), and the
+ * invocation fails with Runtime.ExitError, as when a Lambda runtime dies.
  */
+import * as fs from "fs";
 import { startLambdaChild, type LambdaChild } from "../lib/lambda-child";
+
+/** CPU seconds (user + system) a process has used so far, from /proc (0 when it is gone). */
+export function processCpuSeconds(pid: number): number {
+  try {
+    // Fields after the command name: state is 3rd, utime 14th, stime 15th (1-based, of the whole line).
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
 
 export interface LambdaPoolOptions {
   /** Short name for reports (the bundle: fanout, fetcher, processor). */
@@ -48,12 +67,16 @@ export interface PoolStats {
   readonly errors: number;
   readonly errorsByName: Record<string, number>;
   readonly coldStarts: number;
+  /** Invocations whose environment was killed mid-invocation (fault `worker-kill`). */
+  readonly killed: number;
   /** Most admitted invocations at once (waiting for an environment or running). */
   readonly peakConcurrent: number;
   /** Most invocations running in environments at once. */
   readonly peakRunning: number;
   /** Highest open file descriptor count seen in any one environment. */
   readonly peakOpenFds: number;
+  /** CPU seconds its environments used (user + system; a killed one's share is lost). */
+  readonly cpuSeconds: number;
   /** Mean time an invocation ran in its environment, and mean time it waited for one (ms). */
   readonly meanDurationMs: number;
   readonly meanWaitMs: number;
@@ -81,12 +104,14 @@ export class LambdaPool {
   private running = 0;
   private closed = false;
   private peakFdsOfClosed = 0;
+  private cpuOfClosed = 0;
   private readonly outputs: string[] = [];
   private readonly counts = {
     invocations: 0,
     throttles: 0,
     errors: 0,
     coldStarts: 0,
+    killed: 0,
     peakConcurrent: 0,
     peakRunning: 0,
   };
@@ -107,6 +132,11 @@ export class LambdaPool {
     return Math.min(this.options.reservedConcurrency, this.options.maxEnvironments);
   }
 
+  /** Invocations refused so far (Lambda.TooManyRequestsException). */
+  throttleCount(): number {
+    return this.counts.throttles;
+  }
+
   /** Invocations admitted and not finished. */
   inFlight(): number {
     return this.admitted;
@@ -118,7 +148,7 @@ export class LambdaPool {
     this.release(env);
   }
 
-  async invoke(event: unknown): Promise<InvokeOutcome> {
+  async invoke(event: unknown, control: { readonly killAfterMs?: number } = {}): Promise<InvokeOutcome> {
     if (this.closed) throw new Error(`${this.options.name}: pool is closed`);
     if (this.admitted >= this.options.reservedConcurrency) {
       this.counts.throttles++;
@@ -135,7 +165,7 @@ export class LambdaPool {
       this.running++;
       this.counts.peakRunning = Math.max(this.counts.peakRunning, this.running);
       try {
-        return await this.run(env, event);
+        return await this.run(env, event, control.killAfterMs);
       } finally {
         this.running--;
         this.ran++;
@@ -155,11 +185,23 @@ export class LambdaPool {
     return { ok: false, throttled: false, error };
   }
 
-  private async run(env: Environment, event: unknown): Promise<InvokeOutcome> {
+  private async run(env: Environment, event: unknown, killAfterMs?: number): Promise<InvokeOutcome> {
     let timer: NodeJS.Timeout | undefined;
+    let killer: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
       timer = setTimeout(() => resolve("timeout"), this.options.timeoutMs);
     });
+    if (killAfterMs !== undefined) {
+      killer = setTimeout(() => {
+        if (env.child.exited()) return;
+        this.counts.killed++;
+        try {
+          process.kill(env.child.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }, killAfterMs);
+    }
     try {
       const outcome = await Promise.race([env.child.invoke(event), timeout]);
       if (outcome === "timeout") {
@@ -175,6 +217,7 @@ export class LambdaPool {
       return this.fail({ name: "Runtime.ExitError", message: (error as Error).message.slice(0, 2000) });
     } finally {
       clearTimeout(timer);
+      clearTimeout(killer);
     }
   }
 
@@ -236,6 +279,7 @@ export class LambdaPool {
     if (env.dead) return;
     env.dead = true;
     const child = env.child;
+    this.cpuOfClosed += processCpuSeconds(child.pid);
     child
       .fds()
       .then((fds) => (this.peakFdsOfClosed = Math.max(this.peakFdsOfClosed, fds.peak)))
@@ -265,6 +309,7 @@ export class LambdaPool {
       ...this.counts,
       errorsByName: { ...this.errorsByName },
       peakOpenFds: await this.peakOpenFds(),
+      cpuSeconds: Math.round((this.cpuOfClosed + this.environments.filter((e) => !e.dead).reduce((n, e) => n + processCpuSeconds(e.child.pid), 0)) * 10) / 10,
       meanDurationMs: this.ran ? Math.round(this.durationMs / this.ran) : 0,
       meanWaitMs: this.ran ? Math.round(this.waitMs / this.ran) : 0,
     };

@@ -4,6 +4,9 @@
  * items), a share of malformed messages of every kind the fanout must reject,
  * and — with the `poison` fault — good messages whose StartExecution always
  * fails, so they travel the redrive path to the DLQ. Deterministic for a seed.
+ * `urlLength` pads every item URL to exactly that many characters (the fanout's
+ * MAX_URL_LENGTH is the longest it accepts); `badJobRatio` makes that share of
+ * good messages answer 404 on every item.
  */
 
 export type MessageKind = "good" | "malformed" | "poison";
@@ -39,7 +42,19 @@ export interface PlanOptions {
   readonly origin: string;
   /** The fanout's MAX_ITEMS_PER_JOB (one malformation exceeds it). */
   readonly maxItemsPerJob: number;
+  /** Pad each good message's item URLs to exactly this many characters. @default no padding */
+  readonly urlLength?: number;
+  /** Share of good messages whose every item answers 404 (exact, rounded). @default 0 */
+  readonly badJobRatio?: number;
   readonly random: () => number;
+}
+
+/** `url` padded with a query parameter to exactly `length` characters. */
+export function padUrl(url: string, length: number | undefined): string {
+  if (length === undefined) return url;
+  const pad = length - url.length - "&pad=".length;
+  if (pad < 0) throw new Error(`--url-length ${length} is shorter than the local URLs themselves (${url.length + "&pad=".length} characters: ${url})`);
+  return `${url}&pad=${"x".repeat(pad)}`;
 }
 
 /** The malformations, in rotation. Each must be rejected by the fanout's validation. */
@@ -82,6 +97,9 @@ export function planMessages(o: PlanOptions): PlannedMessage[] {
   const goodIndexes = Array.from({ length: o.messages }, (_, i) => i).filter((i) => !bad.has(i));
   const poisonPicks = pick(goodIndexes.length, Math.round(goodIndexes.length * o.poisonRatio), o.random);
   const poison = new Set([...poisonPicks].map((i) => goodIndexes[i]));
+  const healthy = goodIndexes.filter((i) => !poison.has(i));
+  const failingPicks = pick(healthy.length, Math.round(healthy.length * (o.badJobRatio ?? 0)), o.random);
+  const failing = new Set([...failingPicks].map((i) => healthy[i]));
   const out: PlannedMessage[] = [];
   let malformed = 0;
   for (let n = 0; n < o.messages; n++) {
@@ -92,9 +110,9 @@ export function planMessages(o: PlanOptions): PlannedMessage[] {
       continue;
     }
     const items: PlannedItem[] = Array.from({ length: o.itemsPerMessage }, (_, i) => {
-      if (o.random() < o.badItemRatio) return { url: `${o.origin}/status?code=404&m=${n}&i=${i}`, servable: false };
+      if (failing.has(n) || o.random() < o.badItemRatio) return { url: padUrl(`${o.origin}/status?code=404&m=${n}&i=${i}`, o.urlLength), servable: false };
       const lines = 1 + Math.floor(o.random() * 2500);
-      return { url: `${o.origin}/text?lines=${lines}&m=${n}&i=${i}`, servable: true };
+      return { url: padUrl(`${o.origin}/text?lines=${lines}&m=${n}&i=${i}`, o.urlLength), servable: true };
     });
     // Half the jobs name themselves; the others get `msg-<messageId>` from the fanout.
     const explicit = n % 2 === 0;

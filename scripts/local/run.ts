@@ -1,33 +1,39 @@
 /**
  * `npm run local`: the whole pipeline on this machine.
  *
- *   producer ─▶ LocalQueue ──EventSourceMapping──▶ fanout pool ─▶ S3 (s3rver behind a fault proxy)
- *                 │ maxReceiveCount                    │ StartExecution (loopback SFN endpoint, name-idempotent)
- *                 ▼                                    ▼
- *                DLQ                     synthesized definition on aws-local-stepfunctions
- *                                          Fetch → fetcher pool ─▶ origin (behind a fault proxy) + S3
- *                                          Process / Finalize → processor pool ─▶ S3
+ *   producer ─▶ ingest queue ──mapping──▶ fanout pool ─▶ S3: jobs/{jobId}/manifest.json (metadata message-id)
+ *                 │ maxReceiveCount               │ StartExecution (loopback SFN endpoint, idempotent by name + input)
+ *                 ▼                               ▼
+ *                DLQ            synthesized definition on aws-local-stepfunctions
+ *                                 Distributed Map: manifest → one child execution per item (MaxConcurrency)
+ *                                   Fetch   ─sqs:sendMessage.waitForTaskToken─▶ fetch queue ──mapping──▶ fetcher pool
+ *                                   Process ─sqs:sendMessage.waitForTaskToken─▶ process queue ──mapping──▶ processor pool
+ *                                 Finalize ─▶ process queue ──▶ processor pool ─▶ status.json
+ *                                 workers answer SendTaskSuccess / SendTaskFailure / SendTaskHeartbeat
  *
- * Everything listens on 127.0.0.1. When the queue has settled and no execution
- * is running, the ledger reads the bucket and accounts for every message.
+ * Every function is invoked only through its event source mapping. Everything
+ * listens on 127.0.0.1. When every queue has settled and no execution is
+ * running, the ledger reads the bucket and accounts for every message.
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { SendTaskFailureCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { bundleDir } from "../../modules/bundle";
 import { ENV } from "../../functions/shared/contract";
 import { startOriginServer } from "../lib/origin-server";
 import { startSfnEndpoint } from "../lib/sfn-endpoint";
 import { formatFaults, startOriginFaultProxy, startSfnFaultProxy, seededRandom, type FaultRates } from "./faults";
+import { AWS_LIMITS, type ExecutionLimits } from "./history";
 import { LambdaPool, type FunctionInitError } from "./lambda-pool";
 import { buildLedger, type BucketReader, type LedgerResult } from "./ledger";
 import { planMessages, type PlannedMessage } from "./producer";
 import type { ProgressSnapshot } from "./progress";
 import { startS3Stack } from "./s3-stack";
 import { EventSourceMapping, LocalQueue } from "./sqs";
-import { buildSummary, type Summary } from "./summary";
+import { buildSummary, type PayloadRecord, type QueueSummary, type Summary } from "./summary";
 import { readPipeline, stackFile, synthesize, type LocalFunction, type PipelineModel } from "./synth";
 import { LocalStateMachine } from "./workflow";
 import { loopbackAwsEnv } from "../lib/loopback-env";
@@ -38,13 +44,17 @@ export interface LocalRunOptions {
   readonly badRatio: number;
   /** Probability that an item's URL answers 404 (a failed item). */
   readonly badItemRatio: number;
+  /** Share of good messages whose every item answers 404. @default 0 */
+  readonly badJobRatio?: number;
+  /** Pad every item URL to exactly this many characters (at most the fanout's MAX_URL_LENGTH). */
+  readonly urlLength?: number;
   readonly faults: FaultRates;
   readonly seed: number;
   /** Environment name: the stack is `pipeline-<env>`. */
   readonly env: string;
   /** Read this synth output (e.g. cdktf.out) instead of synthesizing. */
   readonly synthDir?: string;
-  /** Local seconds per AWS second for the queue's visibility timeout. */
+  /** Local seconds per AWS second: visibility timeouts, HeartbeatSeconds, TimeoutSeconds. */
   readonly timeScale: number;
   /** Multiplies the definition's retry waits. */
   readonly retryScale: number;
@@ -54,6 +64,8 @@ export interface LocalRunOptions {
   readonly fetchTimeoutMs: number;
   /** Give up waiting for the pipeline to settle after this long. */
   readonly timeoutSeconds: number;
+  /** AWS's per-execution limits (tests lower them). @default AWS_LIMITS */
+  readonly limits?: ExecutionLimits;
   /** Where the function bundles are (`<dir>/<name>/index.js`). @default dist/functions */
   readonly bundlesDir?: string;
   /** Run s3rver and its fault proxy in a worker thread when the runner is compiled. @default true */
@@ -79,6 +91,8 @@ export interface RunContext {
   readonly ledger: LedgerResult;
   readonly summary: Summary;
   readonly stateMachine: LocalStateMachine;
+  /** The local queues by name. */
+  readonly queues: ReadonlyMap<string, LocalQueue>;
 }
 
 export const DEFAULTS = {
@@ -89,7 +103,7 @@ export const DEFAULTS = {
   env: "dev",
   timeScale: 0.05,
   retryScale: 1,
-  maxEnvironments: 8,
+  maxEnvironments: 4,
   fetchTimeoutMs: 5000,
   timeoutSeconds: 600,
 } as const;
@@ -110,14 +124,28 @@ function copyBundle(source: string, into: string): string {
   throw new Error(`no complete bundle at ${source}: run \`npm run build\` first`);
 }
 
+const notFound = (error: unknown) => ["NoSuchKey", "NotFound"].includes((error as Error).name);
+
+async function readText(s3: S3Client, bucket: string, key: string): Promise<string> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return (out.Body as { transformToString(): Promise<string> }).transformToString();
+}
+
 function bucketReader(s3: S3Client, bucket: string): BucketReader {
   return {
     async getJson(key) {
       try {
-        const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return JSON.parse(await (out.Body as { transformToString(): Promise<string> }).transformToString()) as Record<string, unknown>;
+        return JSON.parse(await readText(s3, bucket, key));
       } catch (error) {
-        if ((error as Error).name === "NoSuchKey") return undefined;
+        if (notFound(error)) return undefined;
+        throw error;
+      }
+    },
+    async metadata(key) {
+      try {
+        return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata ?? {};
+      } catch (error) {
+        if (notFound(error)) return undefined;
         throw error;
       }
     },
@@ -135,7 +163,7 @@ function bucketReader(s3: S3Client, bucket: string): BucketReader {
   };
 }
 
-/** The Map state of the definition (first one), for MaxConcurrency. */
+/** The first Distributed Map's MaxConcurrency. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function mapMaxConcurrency(definition: any): number | null {
   for (const state of Object.values((definition?.States ?? {}) as Record<string, { Type?: string; MaxConcurrency?: number }>)) {
@@ -144,6 +172,9 @@ function mapMaxConcurrency(definition: any): number | null {
   return null;
 }
 
+/** Local milliseconds for AWS seconds. */
+const scaled = (seconds: number, timeScale: number) => Math.max(50, Math.round(seconds * 1000 * timeScale));
+
 export async function runLocal(options: LocalRunOptions): Promise<Summary> {
   const log = options.log ?? (() => undefined);
   const started = Date.now();
@@ -151,6 +182,9 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
   // One generator per fault source, so one source's timing cannot shift another's draws.
   const duplicateRandom = seededRandom(options.seed ^ 0x0d0b);
   const originRandom = seededRandom(options.seed ^ 0x0a1a);
+  const staleRandom = seededRandom(options.seed ^ 0x57a1);
+  const killRandom = seededRandom(options.seed ^ 0x0c1d);
+  const finalizeRandom = seededRandom(options.seed ^ 0xf1a1);
   const cleanup: (() => Promise<void> | void)[] = [];
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "fanout-local-"));
   cleanup.push(() => fs.rmSync(runDir, { recursive: true, force: true }));
@@ -168,6 +202,12 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const model = readPipeline(stackFile(outdir, options.env));
     const shown = path.relative(process.cwd(), model.source);
     log(`[local] ${model.stackName}: state machine "${model.stateMachineName}" from ${shown.startsWith("..") ? model.source : shown}`);
+    const fanoutFn = model.functions[model.ingest.mapping.functionResourceId];
+    const maxItemsPerJob = Number(fanoutFn.environment[ENV.maxItemsPerJob] ?? 100);
+    const maxUrlLength = Number(fanoutFn.environment[ENV.maxUrlLength] ?? Infinity);
+    if (options.urlLength !== undefined && options.urlLength > maxUrlLength) {
+      throw new Error(`--url-length ${options.urlLength} is over the fanout's ${ENV.maxUrlLength} (${maxUrlLength}): every message would be rejected`);
+    }
 
     // 2. Loopback stand-ins, each behind its fault proxy.
     const s3 = await startS3Stack({ bucket: model.bucketName, slowDownRate: options.faults["s3-503"], seed: options.seed ^ 0x53, worker: options.s3Worker });
@@ -181,38 +221,50 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     );
     cleanup.push(() => originProxy.close());
 
+    // A fault proxy with nothing to inject is left out: one HTTP hop less per request on a 2-core machine.
+    const originFaults = options.faults["origin-timeout"] + options.faults["origin-reset"] > 0;
+    const originEndpoint = originFaults ? originProxy.endpoint : origin.url;
+    const s3Endpoint = options.faults["s3-503"] > 0 ? s3.proxyEndpoint : s3.endpoint;
+
     // 3. The messages (the poisoned names are needed by the SFN proxy).
     const planned = planMessages({
       messages: options.messages,
       itemsPerMessage: options.itemsPerMessage,
       badRatio: options.badRatio,
       badItemRatio: options.badItemRatio,
+      badJobRatio: options.badJobRatio,
+      urlLength: options.urlLength,
       poisonRatio: options.faults.poison,
-      origin: originProxy.endpoint,
-      maxItemsPerJob: Number(Object.values(model.functions).find((f) => f.environment[ENV.maxItemsPerJob])?.environment[ENV.maxItemsPerJob] ?? 100),
+      origin: originEndpoint,
+      maxItemsPerJob,
       random,
     });
     const poisoned = new Set(planned.filter((p) => p.kind === "poison").map((p) => p.jobId as string));
 
-    // 4. Functions: one pool per aws_lambda_function, environment from the synthesized JSON.
-    const allowOrigin = `127.0.0.1:${originProxy.port}`;
-    const overrides: Record<string, string> = {};
+    // 4. Step Functions: the endpoint (StartExecution, task tokens) behind its fault proxy.
     let stateMachine: LocalStateMachine | undefined;
     const sfn = await startSfnEndpoint({
       onStart: (name, input) => {
         (stateMachine as LocalStateMachine).start(name, input);
       },
+      isRunning: (name) => stateMachine?.isRunning(name) ?? false,
     });
     cleanup.push(() => sfn.close());
     const sfnProxy = await startSfnFaultProxy(sfn.endpoint, (name) => poisoned.has(name));
     cleanup.push(() => sfnProxy.close());
+    const sfnEndpoint = poisoned.size > 0 ? sfnProxy.endpoint : sfn.endpoint;
+    const bypassed = [!originFaults && "origin", options.faults["s3-503"] <= 0 && "S3", poisoned.size === 0 && "Step Functions"].filter(Boolean);
+    if (bypassed.length > 0) log(`[local] no faults to inject for ${bypassed.join(", ")}: the functions talk to ${bypassed.length > 1 ? "them" : "it"} directly, not through a fault proxy`);
 
+    // 5. Functions: one pool per aws_lambda_function, environment from the synthesized JSON.
+    const allowOrigin = `127.0.0.1:${originFaults ? originProxy.port : origin.port}`;
+    const overrides: Record<string, string> = {};
     const bundlesDir = options.bundlesDir ?? path.dirname(bundleDir("fanout"));
     const pools = new Map<string, LambdaPool>();
     let initFailure: FunctionInitError | undefined;
     for (const fn of Object.values(model.functions)) {
       const bundle = copyBundle(path.join(bundlesDir, fn.bundle, "index.js"), path.join(runDir, "bundles", fn.bundle));
-      const env = functionEnv(fn, { s3: s3.proxyEndpoint, sfn: sfnProxy.endpoint, region: model.region, allowOrigin, fetchTimeoutMs: options.fetchTimeoutMs }, overrides);
+      const env = functionEnv(fn, { s3: s3Endpoint, sfn: sfnEndpoint, region: model.region, allowOrigin, fetchTimeoutMs: options.fetchTimeoutMs }, overrides);
       const pool = new LambdaPool({
         name: fn.bundle,
         functionName: fn.functionName,
@@ -223,7 +275,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         timeoutMs: fn.timeoutSeconds * 1000,
       });
       pool.onInitError = (e) => (initFailure ??= e);
-      pools.set(fn.arn, pool);
+      pools.set(fn.resourceId, pool);
       cleanup.push(() => pool.close());
     }
     log(`[local] FETCH_ALLOW_PRIVATE=${allowOrigin}: the fetcher's private-address guard exempts this one loopback origin (local runs only)`);
@@ -231,8 +283,47 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     await Promise.all([...pools.values()].map((p) => p.warm()));
     if (initFailure) throw initFailure;
 
-    // The bucket itself (not through the fault proxy): what Step Functions writes with
-    // its own S3 integration, and what the ledger reads.
+    // 6. Every queue with a mapping, and the mapping: the only way a function is invoked.
+    const queues = new Map<string, LocalQueue>();
+    const queuesByUrl = new Map<string, LocalQueue>();
+    const mappings: { mapping: EventSourceMapping; queue: LocalQueue; model: (typeof model.mappings)[number] }[] = [];
+    for (const m of model.mappings) {
+      const q = model.queues[m.queueResourceId];
+      const ingest = m === model.ingest.mapping;
+      const queue = new LocalQueue({
+        name: q.name,
+        visibilityTimeoutMs: scaled(q.visibilityTimeoutSeconds, options.timeScale),
+        maxReceiveCount: q.maxReceiveCount,
+        maxMessageSizeBytes: q.maxMessageSizeBytes,
+        // duplicate: a second copy of an ingest delivery; stale-token: a work-queue message delivered again after its token closed.
+        duplicateRate: ingest ? options.faults.duplicate : 0,
+        redeliverAfterDeleteRate: ingest ? 0 : options.faults["stale-token"],
+        random: ingest ? duplicateRandom : staleRandom,
+      });
+      queues.set(q.name, queue);
+      queuesByUrl.set(q.url, queue);
+      const pool = pools.get(m.functionResourceId) as LambdaPool;
+      const killRate = ingest ? 0 : options.faults["worker-kill"];
+      const mapping = new EventSourceMapping(
+        queue,
+        { batchSize: m.batchSize, maximumConcurrency: m.maximumConcurrency, reportBatchItemFailures: m.reportBatchItemFailures, queueArn: q.arn, region: model.region },
+        async (event) => {
+          // worker-kill: only a message's first receive, so its redelivery can succeed.
+          const first = event.Records.every((r) => r.attributes.ApproximateReceiveCount === "1");
+          const kill = killRate > 0 && first && killRandom() < killRate ? { killAfterMs: 5 + Math.floor(killRandom() * 25) } : {};
+          const outcome = await pool.invoke(event, kill);
+          if (outcome.ok) return { ok: true, result: outcome.result };
+          return { ok: false, reason: outcome.throttled ? "Lambda.TooManyRequestsException" : outcome.error.name };
+        },
+      );
+      mappings.push({ mapping, queue, model: m });
+      if (m.maximumBatchingWindowSeconds > 0) {
+        log(`[local] ${q.name}: maximum_batching_window_in_seconds=${m.maximumBatchingWindowSeconds} is not modelled: batches are taken as soon as messages are visible`);
+      }
+    }
+    const ingestQueue = queues.get(model.ingest.queue.name) as LocalQueue;
+
+    // 7. The state machine: its own S3 access is the bucket itself (not through the fault proxy).
     const direct = new S3Client({
       region: model.region,
       endpoint: s3.endpoint,
@@ -240,63 +331,54 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
     });
     cleanup.push(() => direct.destroy());
+    // finalize-fail: the runner answers the finalize task itself, over the SFN API, as a failed worker would.
+    const sfnClient = new SFNClient({ region: model.region, endpoint: sfn.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } });
+    cleanup.push(() => sfnClient.destroy());
+    let finalizeFailures = 0;
+    const answering: Promise<unknown>[] = [];
     stateMachine = new LocalStateMachine({
       definition: model.definition,
       stateMachineArn: model.stateMachineArn,
-      pools,
       retryScale: options.retryScale,
+      timeScale: options.timeScale,
       random,
-      putObject: async (Bucket, Key, Body, ContentType) => {
-        await direct.send(new PutObjectCommand({ Bucket, Key, Body, ContentType }));
+      tokens: sfn,
+      queueByUrl: (url) => queuesByUrl.get(url),
+      s3: {
+        getObject: (bucket, key) => readText(direct, bucket, key),
+        putObject: async (Bucket, Key, Body, ContentType) => {
+          await direct.send(new PutObjectCommand({ Bucket, Key, Body, ContentType }));
+        },
       },
-      finalizeFailRate: options.faults["finalize-fail"],
+      limits: options.limits ?? AWS_LIMITS,
+      interceptTask: (task) => {
+        const rate = options.faults["finalize-fail"];
+        if (rate <= 0 || task.body?.input?.action !== "finalize" || finalizeRandom() >= rate) return false;
+        finalizeFailures++;
+        answering.push(
+          sfnClient
+            .send(new SendTaskFailureCommand({ taskToken: task.token, error: "InjectedFinalizeFailure", cause: "fault finalize-fail: the finalize task was answered with SendTaskFailure" }))
+            .catch((error: unknown) => log(`[local] finalize-fail: SendTaskFailure failed: ${String(error)}`)),
+        );
+        return true;
+      },
     });
-
-    // 5. The queue and its event source mapping.
-    const fanoutFn = model.functions[model.mapping.functionResourceId];
-    const fanoutPool = pools.get(fanoutFn.arn) as LambdaPool;
-    const visibilityMs = Math.max(50, Math.round(model.queue.visibilityTimeoutSeconds * 1000 * options.timeScale));
-    const queue = new LocalQueue({
-      name: model.queue.name,
-      visibilityTimeoutMs: visibilityMs,
-      maxReceiveCount: model.queue.maxReceiveCount,
-      duplicateRate: options.faults.duplicate,
-      random: duplicateRandom,
-    });
-    const mapping = new EventSourceMapping(
-      queue,
-      {
-        batchSize: model.mapping.batchSize,
-        maximumConcurrency: model.mapping.maximumConcurrency,
-        reportBatchItemFailures: model.mapping.reportBatchItemFailures,
-        queueArn: `arn:aws:sqs:${model.region}:000000000000:${model.queue.name}`,
-        region: model.region,
-      },
-      async (event) => {
-        const outcome = await fanoutPool.invoke(event);
-        if (outcome.ok) return { ok: true, result: outcome.result };
-        return { ok: false, reason: outcome.throttled ? "Lambda.TooManyRequestsException" : outcome.error.name };
-      },
-    );
-    if (model.mapping.maximumBatchingWindowSeconds > 0) {
-      log(`[local] maximum_batching_window_in_seconds=${model.mapping.maximumBatchingWindowSeconds} is not modelled: batches are taken as soon as messages are visible`);
-    }
-
-    // 6. Send, and wait for the pipeline to settle.
     const sm = stateMachine;
+    sm.onExecutionEnd = (record) => sfn.closeExecution(record.name);
+
+    // 8. Send, and wait for the pipeline to settle.
+    const poolList = [...pools.values()];
     const snapshot = (): ProgressSnapshot => {
-      const c = queue.counts();
+      const c = ingestQueue.counts();
       let tasksDone = 0;
       for (const t of Object.values(sm.tasks)) tasksDone += t.succeeded;
-      let throttles = 0;
-      for (const t of Object.values(sm.tasks)) throttles += t.errors["Lambda.TooManyRequestsException"] ?? 0;
       return {
         sent: c.sent,
         settled: c.deleted + c.dlq,
         executionsRunning: sm.runningCount(),
         executionsDone: sm.executions.size - sm.runningCount(),
         tasksDone,
-        throttles,
+        throttles: poolList.reduce((n, p) => n + p.throttleCount(), 0),
         elapsedMs: Date.now() - started,
       };
     };
@@ -304,59 +386,121 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     cleanup.push(() => clearInterval(ticker));
     log(
       `[local] sending ${planned.length} messages (${options.itemsPerMessage} items each, bad ratio ${options.badRatio}, faults ${formatFaults(options.faults)}); ` +
-        `visibility timeout ${model.queue.visibilityTimeoutSeconds}s → ${visibilityMs} ms locally`,
+        `visibility timeouts ${mappings.map((m) => `${m.queue.name} ${model.queues[m.model.queueResourceId].visibilityTimeoutSeconds}s → ${m.queue.options.visibilityTimeoutMs} ms`).join(", ")}`,
     );
     const runStarted = Date.now();
-    for (const p of planned) queue.send(p.body, p.messageId);
-    mapping.start();
+    const cpuStarted = process.cpuUsage();
+    for (const p of planned) ingestQueue.send(p.body, p.messageId);
+    for (const m of mappings) m.mapping.start();
     const deadline = runStarted + options.timeoutSeconds * 1000;
     let settled = false;
     while (Date.now() < deadline) {
       if (initFailure) throw initFailure;
       if (options.signal?.aborted) throw new Error("interrupted");
-      if (queue.settled() && mapping.busy() === 0 && sm.runningCount() === 0) {
+      if (sm.runningCount() === 0 && mappings.every((m) => m.queue.settled() && m.mapping.busy() === 0)) {
         settled = true;
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    mapping.stop();
+    for (const m of mappings) m.mapping.stop();
+    await Promise.all(answering);
     const wallTimeMs = Date.now() - runStarted;
+    const cpu = process.cpuUsage(cpuStarted);
     options.onProgress?.(snapshot());
     clearInterval(ticker);
 
-    // 7. The ledger, from the bucket itself (not through the fault proxy).
+    // 9. The ledger, from the bucket itself (not through the fault proxy).
     const ledgerStarted = Date.now();
-    const ledger = await buildLedger({ planned, queue: queue.messages, executions: sm.executions, bucket: bucketReader(direct, model.bucketName) });
-
+    const ledger = await buildLedger({ planned, queue: ingestQueue.messages, executions: sm.executions, bucket: bucketReader(direct, model.bucketName) });
     log(`[local] pipeline settled in ${(wallTimeMs / 1000).toFixed(1)}s; ledger read the bucket in ${Date.now() - ledgerStarted} ms`);
-    const poolStats = await Promise.all([...pools.values()].map((p) => p.stats()));
-    const perExecutionPeak: Record<string, number> = {};
-    for (const e of sm.executions.values()) {
-      for (const [fn, n] of Object.entries(e.peakCalls)) perExecutionPeak[fn] = Math.max(perExecutionPeak[fn] ?? 0, n);
-    }
+
     const notFinished = [...sm.executions.values()].filter((e) => e.status !== "SUCCEEDED").length;
     const extraProblems: string[] = [];
-    if (!settled) extraProblems.push(`the pipeline did not settle within ${options.timeoutSeconds}s (${JSON.stringify(queue.counts())}, ${sm.runningCount()} executions running)`);
-    const itemTasks = itemTaskFunctions(model);
-    const succeededBy = (bundle: string) =>
-      Object.entries(sm.tasks)
-        .filter(([name]) => itemTasks.get(name) === bundle)
+    if (!settled) {
+      const busy = mappings.map((m) => `${m.queue.name} ${JSON.stringify(m.queue.counts())}`).join("; ");
+      extraProblems.push(`the pipeline did not settle within ${options.timeoutSeconds}s (${sm.runningCount()} executions running; ${busy})`);
+    }
+    const succeededBy = (bundle: string) => {
+      const names = taskStatesOn(model, bundle);
+      return Object.entries(sm.tasks)
+        .filter(([name]) => names.has(name))
         .reduce((n, [, t]) => n + t.succeeded, 0);
+    };
+    const poolStats = await Promise.all(
+      model.mappings.map(async (m) => {
+        const pool = pools.get(m.functionResourceId) as LambdaPool;
+        return { ...(await pool.stats()), mapping: { queue: model.queues[m.queueResourceId].name, maximumConcurrency: m.maximumConcurrency, batchSize: m.batchSize } };
+      }),
+    );
+    const queueSummaries: Record<string, QueueSummary> = {};
+    for (const { queue, mapping, model: m } of mappings) {
+      const q = model.queues[m.queueResourceId];
+      const c = queue.counts();
+      queueSummaries[q.name] = {
+        role: m === model.ingest.mapping ? "ingest" : "work",
+        function: model.functions[m.functionResourceId].bundle,
+        batchSize: m.batchSize,
+        maximumConcurrency: m.maximumConcurrency,
+        reportBatchItemFailures: m.reportBatchItemFailures,
+        visibilityTimeoutSeconds: q.visibilityTimeoutSeconds,
+        localVisibilityTimeoutMs: queue.options.visibilityTimeoutMs,
+        maxReceiveCount: q.maxReceiveCount ?? null,
+        deadLetterQueue: q.deadLetterQueueName ?? null,
+        messages: {
+          sent: c.sent,
+          deleted: c.deleted,
+          dlq: c.dlq,
+          redelivered: c.redelivered,
+          duplicatesInjected: c.duplicatesInjected,
+          redeliveredAfterDelete: c.redeliveredAfterDelete,
+        },
+        mapping: mapping.stats,
+        wait: queue.waits(),
+      };
+    }
+    const workQueues = mappings.filter((m) => m.model !== model.ingest.mapping);
+    const staleInjected = workQueues.reduce((n, m) => n + m.queue.counts().redeliveredAfterDelete, 0);
     const injected: Record<string, number> = {
       "s3-503": await s3.injected(),
       "origin-timeout": originProxy.counts.injected.hang ?? 0,
       "origin-reset": originProxy.counts.injected.reset ?? 0,
-      duplicate: queue.counts().duplicatesInjected,
+      duplicate: ingestQueue.counts().duplicatesInjected,
       poison: sfnProxy.counts.injected["500"] ?? 0,
-      "finalize-fail": sm.tasks.Finalize?.errors.InjectedFinalizeFailure ?? 0,
+      "finalize-fail": finalizeFailures,
+      "stale-token": staleInjected,
+      "worker-kill": poolStats.reduce((n, p) => n + p.killed, 0),
     };
+    const parents = [...sm.executions.values()];
+    const largestParent = parents.reduce<PayloadRecord>(
+      (best, e) => (e.history.largest.bytes > best.bytes ? { ...e.history.largest, execution: e.name } : best),
+      { bytes: 0, state: "", what: "", execution: "" },
+    );
+    const mostParent = parents.reduce((best, e) => (e.history.events > best.events ? { events: e.history.events, execution: e.name } : best), { events: 0, execution: "" });
+    const parentLimitFailures: Record<string, number> = {};
+    for (const e of parents) if (e.limitExceeded) parentLimitFailures[e.limitExceeded] = (parentLimitFailures[e.limitExceeded] ?? 0) + 1;
+    const { largestPayload, mostHistoryEvents, ...children } = sm.children;
+    const limits = options.limits ?? AWS_LIMITS;
     const summary = buildSummary({
       ledger,
       pools: poolStats,
-      perExecutionPeak,
-      tasks: sm.tasks,
-      mapMaxConcurrency: mapMaxConcurrency(model.definition),
+      stateMachine: {
+        mapMaxConcurrency: mapMaxConcurrency(model.definition),
+        tasks: sm.tasks,
+        mapRuns: {
+          count: sm.mapRuns.length,
+          items: sm.mapRuns.reduce((n, r) => n + r.items, 0),
+          peakInFlight: sm.mapRuns.reduce((n, r) => Math.max(n, r.peakInFlight), 0),
+        },
+        children,
+        limits: {
+          maxPayloadBytes: limits.maxPayloadBytes,
+          maxHistoryEvents: limits.maxHistoryEvents,
+          largestPayload: { parent: largestParent, child: largestPayload },
+          mostHistoryEvents: { parent: mostParent, child: mostHistoryEvents },
+          failures: { parent: parentLimitFailures, child: { ...children.limitFailures } },
+        },
+      },
       executions: { started: sm.executions.size, notFinished },
       taskSucceeded: { fetched: succeededBy("fetcher"), processed: succeededBy("processor") },
       messages: {
@@ -366,15 +510,14 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         poisoned: poisoned.size,
         itemsPerMessage: options.itemsPerMessage,
       },
-      duplicates: { injected: queue.counts().duplicatesInjected, suppressed: sfn.calls() - sfn.executions.size },
-      queue: {
-        batchSize: model.mapping.batchSize,
-        maximumConcurrency: model.mapping.maximumConcurrency,
-        visibilityTimeoutSeconds: model.queue.visibilityTimeoutSeconds,
-        localVisibilityTimeoutMs: visibilityMs,
-        maxReceiveCount: model.queue.maxReceiveCount ?? null,
-        mapping: mapping.stats,
+      // Repeated StartExecution calls: idempotent 200s (same name and input, still running) and ExecutionAlreadyExists.
+      duplicates: { injected: ingestQueue.counts().duplicatesInjected, suppressed: sfn.calls() - sfn.executions.size },
+      staleDeliveries: {
+        injected: staleInjected,
+        acknowledged: workQueues.reduce((n, m) => n + m.mapping.stats.staleRecordsAcknowledged, 0),
+        closedTokenAnswers: sfn.taskCalls().closed,
       },
+      queues: queueSummaries,
       faults: { spec: formatFaults(options.faults), injected },
       config: {
         stack: model.stackName,
@@ -387,6 +530,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
         overrides,
       },
       settled,
+      runnerCpuSeconds: (cpu.user + cpu.system) / 1e6,
       extraProblems,
       wallTimeMs,
       totalMs: Date.now() - started,
@@ -399,7 +543,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       }
       log(`[local] environment logs written to ${options.logsDir}`);
     }
-    await options.beforeClose?.({ s3: direct, bucket: model.bucketName, model, planned, ledger, summary, stateMachine: sm });
+    await options.beforeClose?.({ s3: direct, bucket: model.bucketName, model, planned, ledger, summary, stateMachine: sm, queues });
     return summary;
   } finally {
     for (const step of cleanup.reverse()) {
@@ -412,19 +556,19 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
   }
 }
 
-/** The Task states inside Map states (the per-item work), with the bundle each one calls. */
-function itemTaskFunctions(model: PipelineModel): Map<string, string> {
-  const out = new Map<string, string>();
+/** The per-item Task states (inside a Map) whose work queue is consumed by `bundle`. */
+function taskStatesOn(model: PipelineModel, bundle: string): Set<string> {
+  const urls = new Set(
+    model.mappings.filter((m) => model.functions[m.functionResourceId].bundle === bundle).map((m) => model.queues[m.queueResourceId].url),
+  );
+  const out = new Set<string>();
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const walk = (machine: any, inMap: boolean) => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     for (const [name, state] of Object.entries((machine?.States ?? {}) as Record<string, any>)) {
-      if (state.Type === "Task" && inMap) {
-        const target = state.Parameters?.FunctionName ?? state.Resource;
-        const fn = Object.values(model.functions).find((f) => f.arn === target || f.functionName === target);
-        if (fn) out.set(name, fn.bundle);
-      }
+      if (inMap && state.Type === "Task" && urls.has(state.Parameters?.QueueUrl)) out.add(name);
       if (state.Type === "Map") walk(state.ItemProcessor ?? state.Iterator, true);
+      if (state.Type === "Parallel") for (const b of state.Branches ?? []) walk(b, inMap);
     }
   };
   walk(model.definition, false);

@@ -6,12 +6,17 @@
  *  - a message that comes back after `maxReceiveCount` receives moves to the DLQ
  *    (redrive policy) instead of being delivered again;
  *  - at-least-once: with the `duplicate` fault a delivery gets a second copy that
- *    is delivered separately (possibly after the first copy was deleted);
+ *    is delivered separately (possibly after the first copy was deleted); with
+ *    the `stale-token` fault a message that was deleted is delivered once more
+ *    (a work-queue message whose task token has closed by then);
+ *  - a message larger than the queue's maximum message size is refused at send;
  *  - the mapping polls batches of up to `batchSize`, runs at most
  *    `maximumConcurrency` invocations at once, and with ReportBatchItemFailures
  *    deletes every record not listed in `batchItemFailures`; a failed or throttled
  *    invocation, or an invalid response, leaves the whole batch to come back.
  * Times are in milliseconds of the local run (the runner scales AWS seconds).
+ * Each queue records how long messages waited: sent → first receive, and sent →
+ * the receive whose invocation acknowledged them.
  */
 import { randomUUID } from "crypto";
 
@@ -22,7 +27,19 @@ export interface QueueOptions {
   readonly maxReceiveCount?: number;
   /** Probability that a delivery is duplicated. */
   readonly duplicateRate: number;
+  /** Probability that a deleted message is delivered once more (after it was acknowledged). @default 0 */
+  readonly redeliverAfterDeleteRate?: number;
+  /** Largest body accepted, in UTF-8 bytes. @default no limit */
+  readonly maxMessageSizeBytes?: number;
   readonly random: () => number;
+}
+
+/** SQS's answer to a message over the queue's maximum size. */
+export class MessageTooLongError extends Error {
+  constructor(queue: string, bytes: number, max: number) {
+    super(`Message of ${bytes} bytes is over the maximum message size of queue ${queue} (${max} bytes)`);
+    this.name = "InvalidParameterValue";
+  }
 }
 
 export interface QueuedMessage {
@@ -35,6 +52,26 @@ export interface QueuedMessage {
   /** Deliveries, including duplicate copies. */
   deliveries: number;
   duplicatesInjected: number;
+  /** Deliveries after the message was deleted (fault `stale-token`). */
+  redeliveredAfterDelete: number;
+  /** When it was first received, and when the receive that was acknowledged happened (ms, local clock). */
+  firstReceivedAt?: number;
+  acknowledgedReceiveAt?: number;
+}
+
+/** p50 / p99 / max of a set of milliseconds. */
+export interface WaitStats {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+export function waitStats(values: readonly number[]): WaitStats {
+  if (values.length === 0) return { count: 0, p50Ms: 0, p99Ms: 0, maxMs: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+  return { count: sorted.length, p50Ms: Math.round(at(0.5)), p99Ms: Math.round(at(0.99)), maxMs: Math.round(sorted[sorted.length - 1]) };
 }
 
 export interface Delivery {
@@ -42,13 +79,18 @@ export interface Delivery {
   readonly receiptHandle: string;
   readonly receiveCount: number;
   readonly duplicate: boolean;
+  /** Delivered after the message was deleted (fault `stale-token`). */
+  readonly afterDelete: boolean;
+  readonly receivedAt: number;
 }
 
 export class LocalQueue {
   readonly messages = new Map<string, QueuedMessage>();
   private readonly order: QueuedMessage[] = [];
-  private readonly copies: QueuedMessage[] = [];
-  private readonly handles = new Map<string, QueuedMessage>();
+  /** Queued messages received and not yet visible again (so the next-visible scan stays short). */
+  private readonly invisible = new Set<QueuedMessage>();
+  private readonly copies: { message: QueuedMessage; afterDelete: boolean }[] = [];
+  private readonly handles = new Map<string, { message: QueuedMessage; receivedAt: number }>();
   private inFlightDeliveries = 0;
   readonly dlq: QueuedMessage[] = [];
   /** Called when something may have become receivable (new message, redelivered copy). */
@@ -56,7 +98,16 @@ export class LocalQueue {
 
   constructor(readonly options: QueueOptions) {}
 
+  get name(): string {
+    return this.options.name;
+  }
+
   send(body: string, messageId: string = randomUUID()): string {
+    const max = this.options.maxMessageSizeBytes;
+    if (max !== undefined) {
+      const bytes = Buffer.byteLength(body, "utf8");
+      if (bytes > max) throw new MessageTooLongError(this.options.name, bytes, max);
+    }
     const message: QueuedMessage = {
       messageId,
       body,
@@ -66,6 +117,7 @@ export class LocalQueue {
       state: "queued",
       deliveries: 0,
       duplicatesInjected: 0,
+      redeliveredAfterDelete: 0,
     };
     this.messages.set(messageId, message);
     this.order.push(message);
@@ -77,8 +129,8 @@ export class LocalQueue {
   receive(max: number, now = Date.now()): Delivery[] {
     const out: Delivery[] = [];
     while (out.length < max && this.copies.length > 0) {
-      const message = this.copies.shift() as QueuedMessage;
-      out.push(this.deliver(message, true));
+      const copy = this.copies.shift() as { message: QueuedMessage; afterDelete: boolean };
+      out.push(this.deliver(copy.message, true, copy.afterDelete, now));
     }
     for (let i = 0; i < this.order.length && out.length < max; i++) {
       const message = this.order[i];
@@ -86,14 +138,16 @@ export class LocalQueue {
       const limit = this.options.maxReceiveCount;
       if (limit !== undefined && message.receiveCount >= limit) {
         message.state = "dlq";
+        this.invisible.delete(message);
         this.dlq.push(message);
         continue;
       }
       message.visibleAt = now + this.options.visibilityTimeoutMs;
-      out.push(this.deliver(message, false));
+      this.invisible.add(message);
+      out.push(this.deliver(message, false, false, now));
       if (this.options.duplicateRate > 0 && this.options.random() < this.options.duplicateRate) {
         message.duplicatesInjected++;
-        this.copies.push(message);
+        this.copies.push({ message, afterDelete: false });
       }
     }
     // Keep the scan short: drop finished messages from the front.
@@ -101,19 +155,33 @@ export class LocalQueue {
     return out;
   }
 
-  private deliver(message: QueuedMessage, duplicate: boolean): Delivery {
+  private deliver(message: QueuedMessage, duplicate: boolean, afterDelete: boolean, now: number): Delivery {
     message.receiveCount++;
     message.deliveries++;
+    message.firstReceivedAt ??= now;
     this.inFlightDeliveries++;
     const receiptHandle = `${message.messageId}#${message.deliveries}`;
-    this.handles.set(receiptHandle, message);
-    return { message, receiptHandle, receiveCount: message.receiveCount, duplicate };
+    this.handles.set(receiptHandle, { message, receivedAt: now });
+    return { message, receiptHandle, receiveCount: message.receiveCount, duplicate, afterDelete, receivedAt: now };
   }
 
   /** Deletes the message (a stale handle of a deleted message is a no-op, as in SQS). */
   delete(receiptHandle: string): void {
-    const message = this.handles.get(receiptHandle);
-    if (message && message.state === "queued") message.state = "deleted";
+    const held = this.handles.get(receiptHandle);
+    if (held && held.message.state === "queued") {
+      const message = held.message;
+      message.state = "deleted";
+      message.acknowledgedReceiveAt = held.receivedAt;
+      this.invisible.delete(message);
+      const rate = this.options.redeliverAfterDeleteRate ?? 0;
+      if (rate > 0 && this.options.random() < rate) {
+        message.redeliveredAfterDelete++;
+        this.copies.push({ message, afterDelete: true });
+        this.settle(receiptHandle);
+        this.onReceivable?.();
+        return;
+      }
+    }
     this.settle(receiptHandle);
   }
 
@@ -129,8 +197,12 @@ export class LocalQueue {
   /** Milliseconds until the next invisible message becomes visible (undefined: none waiting). */
   nextVisibleIn(now = Date.now()): number | undefined {
     let next: number | undefined;
-    for (const m of this.order) {
-      if (m.state !== "queued" || m.visibleAt <= now) continue;
+    for (const m of this.invisible) {
+      if (m.state !== "queued") {
+        this.invisible.delete(m);
+        continue;
+      }
+      if (m.visibleAt <= now) return 0;
       next = next === undefined ? m.visibleAt : Math.min(next, m.visibleAt);
     }
     return next === undefined ? undefined : next - now;
@@ -141,18 +213,40 @@ export class LocalQueue {
     return this.inFlightDeliveries === 0 && this.copies.length === 0 && this.order.every((m) => m.state !== "queued");
   }
 
+  /** How long messages waited: sent → first receive, and sent → the receive that was acknowledged. */
+  waits(): { firstReceive: WaitStats; acknowledgedReceive: WaitStats } {
+    const first: number[] = [];
+    const acknowledged: number[] = [];
+    for (const m of this.messages.values()) {
+      if (m.firstReceivedAt !== undefined) first.push(m.firstReceivedAt - m.sentAt);
+      if (m.acknowledgedReceiveAt !== undefined) acknowledged.push(m.acknowledgedReceiveAt - m.sentAt);
+    }
+    return { firstReceive: waitStats(first), acknowledgedReceive: waitStats(acknowledged) };
+  }
+
   counts() {
     let queued = 0;
     let deleted = 0;
     let duplicates = 0;
     let redelivered = 0;
+    let afterDelete = 0;
     for (const m of this.messages.values()) {
       if (m.state === "queued") queued++;
       else if (m.state === "deleted") deleted++;
       duplicates += m.duplicatesInjected;
-      if (m.receiveCount - m.duplicatesInjected > 1) redelivered++;
+      afterDelete += m.redeliveredAfterDelete;
+      if (m.receiveCount - m.duplicatesInjected - m.redeliveredAfterDelete > 1) redelivered++;
     }
-    return { sent: this.messages.size, queued, deleted, dlq: this.dlq.length, inFlight: this.inFlightDeliveries, duplicatesInjected: duplicates, redelivered };
+    return {
+      sent: this.messages.size,
+      queued,
+      deleted,
+      dlq: this.dlq.length,
+      inFlight: this.inFlightDeliveries,
+      duplicatesInjected: duplicates,
+      redeliveredAfterDelete: afterDelete,
+      redelivered,
+    };
   }
 }
 
@@ -166,7 +260,7 @@ export function sqsRecord(d: Delivery, queueArn: string, region: string) {
       ApproximateReceiveCount: String(d.receiveCount),
       SentTimestamp: String(d.message.sentAt),
       SenderId: "LOCAL",
-      ApproximateFirstReceiveTimestamp: String(d.message.sentAt),
+      ApproximateFirstReceiveTimestamp: String(d.message.firstReceivedAt ?? d.receivedAt),
     },
     messageAttributes: {},
     md5OfBody: "",
@@ -195,6 +289,8 @@ export interface MappingStats {
   recordsRetried: number;
   peakConcurrent: number;
   failureReasons: Record<string, number>;
+  /** Deliveries after the message was deleted (fault stale-token) that the function acknowledged. */
+  staleRecordsAcknowledged: number;
 }
 
 export class EventSourceMapping {
@@ -209,6 +305,7 @@ export class EventSourceMapping {
     recordsRetried: 0,
     peakConcurrent: 0,
     failureReasons: {},
+    staleRecordsAcknowledged: 0,
   };
 
   constructor(
@@ -266,6 +363,7 @@ export class EventSourceMapping {
         this.queue.abandon(d.receiptHandle);
       } else {
         this.stats.recordsAcknowledged++;
+        if (d.afterDelete) this.stats.staleRecordsAcknowledged++;
         this.queue.delete(d.receiptHandle);
       }
     }

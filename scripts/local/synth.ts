@@ -2,8 +2,10 @@
  * Synth reader: the pipeline as Terraform would deploy it, read from the
  * synthesized `cdk.tf.json` of a `pipeline-<env>` stack — the state machine
  * definition (the exact `definition` string), the functions (reserved
- * concurrency, timeout, environment), the event source mapping and the queue
- * with its redrive policy. Terraform references (`${aws_lambda_function.x.arn}`,
+ * concurrency, timeout, environment), every queue (visibility timeout, message
+ * size, redrive policy → DLQ) and every event source mapping (which queue feeds
+ * which function: batch size, maximum concurrency, ReportBatchItemFailures).
+ * Terraform references (`${aws_lambda_function.x.arn}`,
  * `${aws_s3_bucket.x.bucket}`, …) are resolved to local stand-ins; a reference
  * this reader does not know fails loudly instead of reaching the runner as text.
  */
@@ -33,21 +35,35 @@ export interface LocalFunction {
   readonly environment: Readonly<Record<string, string>>;
 }
 
+/** An `aws_lambda_event_source_mapping`: which queue feeds which function, and how. */
 export interface LocalMapping {
-  /** The function the mapping invokes (a key of `PipelineModel.functions`). */
+  /** Terraform resource id of the mapping. */
+  readonly resourceId: string;
+  /** The queue it polls (a key of `PipelineModel.queues`). */
+  readonly queueResourceId: string;
+  /** The function it invokes (a key of `PipelineModel.functions`). */
   readonly functionResourceId: string;
   readonly batchSize: number;
   readonly maximumBatchingWindowSeconds: number;
+  /** `scaling_config.maximum_concurrency` (AWS: up to 1,000 without one). */
   readonly maximumConcurrency: number;
   readonly reportBatchItemFailures: boolean;
 }
 
-export interface LocalQueue {
+/** An `aws_sqs_queue`. */
+export interface QueueModel {
+  readonly resourceId: string;
   readonly name: string;
+  /** The local queue URL (`https://sqs.<region>.amazonaws.com/000000000000/<name>`), what `${aws_sqs_queue.x.url}` resolves to. */
+  readonly url: string;
+  readonly arn: string;
   readonly visibilityTimeoutSeconds: number;
+  /** `max_message_size` (AWS default 262,144; SQS allows 1 MiB). */
+  readonly maxMessageSizeBytes: number;
   /** From `redrive_policy`; undefined = no DLQ. */
   readonly maxReceiveCount?: number;
   readonly deadLetterQueueName?: string;
+  readonly deadLetterQueueResourceId?: string;
 }
 
 export interface PipelineModel {
@@ -65,8 +81,12 @@ export interface PipelineModel {
   readonly bucketName: string;
   /** By Terraform resource id. */
   readonly functions: Readonly<Record<string, LocalFunction>>;
-  readonly mapping: LocalMapping;
-  readonly queue: LocalQueue;
+  /** Every queue (work queues, the ingest queue, their DLQs), by Terraform resource id. */
+  readonly queues: Readonly<Record<string, QueueModel>>;
+  /** Every event source mapping. */
+  readonly mappings: readonly LocalMapping[];
+  /** The ingest side: the one mapping whose queue the state machine does not send to (the producer's queue → fanout). */
+  readonly ingest: { readonly queue: QueueModel; readonly mapping: LocalMapping };
 }
 
 const TOKEN = /\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}/g;
@@ -105,9 +125,17 @@ function attribute(type: string, r: TfJson, attr: string, region: string): strin
       return `arn:aws:sqs:${region}:${LOCAL_ACCOUNT}:${r.name}`;
     case "aws_sqs_queue.name":
       return r.name;
+    case "aws_sqs_queue.url":
+    case "aws_sqs_queue.id":
+      return localQueueUrl(region, r.name);
     default:
       return undefined;
   }
+}
+
+/** The URL a queue named `name` has locally (the shape of an SQS queue URL). */
+export function localQueueUrl(region: string, name: string): string {
+  return `https://sqs.${region}.amazonaws.com/${LOCAL_ACCOUNT}/${name}`;
 }
 
 /** `type.id` of a whole-string reference such as `${aws_lambda_function.x.arn}`. */
@@ -154,33 +182,54 @@ export function readPipeline(stackFile: string): PipelineModel {
     };
   }
 
-  const [, esm] = only(stack, "aws_lambda_event_source_mapping");
-  const functionResourceId = referencedId(esm.function_name, "aws_lambda_function");
-  const queueId = referencedId(esm.event_source_arn, "aws_sqs_queue");
-  const mapping: LocalMapping = {
-    functionResourceId,
-    batchSize: Number(esm.batch_size ?? 10),
-    maximumBatchingWindowSeconds: Number(esm.maximum_batching_window_in_seconds ?? 0),
-    // No scaling_config: AWS scales up to 1,000 concurrent batches.
-    maximumConcurrency: Number(esm.scaling_config?.maximum_concurrency ?? 1000),
-    reportBatchItemFailures: ((esm.function_response_types ?? []) as string[]).includes("ReportBatchItemFailures"),
-  };
-
-  const q = stack.resource.aws_sqs_queue[queueId] as TfJson;
-  let maxReceiveCount: number | undefined;
-  let deadLetterQueueName: string | undefined;
-  if (q.redrive_policy) {
-    const redrive = JSON.parse(q.redrive_policy) as { maxReceiveCount: number; deadLetterTargetArn: string };
-    maxReceiveCount = Number(redrive.maxReceiveCount);
-    const dlqId = referencedId(redrive.deadLetterTargetArn, "aws_sqs_queue");
-    deadLetterQueueName = stack.resource.aws_sqs_queue[dlqId]?.name;
+  const queues: Record<string, QueueModel> = {};
+  for (const [id, q] of Object.entries((stack.resource?.aws_sqs_queue ?? {}) as TfJson)) {
+    let maxReceiveCount: number | undefined;
+    let deadLetterQueueResourceId: string | undefined;
+    if (q.redrive_policy) {
+      const redrive = JSON.parse(q.redrive_policy) as { maxReceiveCount: number; deadLetterTargetArn: string };
+      maxReceiveCount = Number(redrive.maxReceiveCount);
+      deadLetterQueueResourceId = referencedId(redrive.deadLetterTargetArn, "aws_sqs_queue");
+    }
+    queues[id] = {
+      resourceId: id,
+      name: q.name,
+      url: localQueueUrl(region, q.name),
+      arn: `arn:aws:sqs:${region}:${LOCAL_ACCOUNT}:${q.name}`,
+      visibilityTimeoutSeconds: Number(q.visibility_timeout_seconds ?? 30),
+      maxMessageSizeBytes: Number(q.max_message_size ?? 262_144),
+      maxReceiveCount,
+      deadLetterQueueResourceId,
+      deadLetterQueueName: deadLetterQueueResourceId ? stack.resource.aws_sqs_queue[deadLetterQueueResourceId]?.name : undefined,
+    };
   }
-  const queue: LocalQueue = {
-    name: q.name,
-    visibilityTimeoutSeconds: Number(q.visibility_timeout_seconds ?? 30),
-    maxReceiveCount,
-    deadLetterQueueName,
-  };
+
+  const mappings: LocalMapping[] = [];
+  for (const [id, esm] of Object.entries((stack.resource?.aws_lambda_event_source_mapping ?? {}) as TfJson)) {
+    const functionResourceId = referencedId(esm.function_name, "aws_lambda_function");
+    const queueResourceId = referencedId(esm.event_source_arn, "aws_sqs_queue");
+    if (!functions[functionResourceId]) throw new Error(`event source mapping ${id}: no function ${functionResourceId} in the stack`);
+    if (!queues[queueResourceId]) throw new Error(`event source mapping ${id}: no queue ${queueResourceId} in the stack`);
+    mappings.push({
+      resourceId: id,
+      queueResourceId,
+      functionResourceId,
+      batchSize: Number(esm.batch_size ?? 10),
+      maximumBatchingWindowSeconds: Number(esm.maximum_batching_window_in_seconds ?? 0),
+      // No scaling_config: AWS scales up to 1,000 concurrent batches.
+      maximumConcurrency: Number(esm.scaling_config?.maximum_concurrency ?? 1000),
+      reportBatchItemFailures: ((esm.function_response_types ?? []) as string[]).includes("ReportBatchItemFailures"),
+    });
+  }
+  // The ingest queue is the one with a mapping that the state machine never sends to.
+  const sentTo = (q: QueueModel) => definitionText.includes(`\${aws_sqs_queue.${q.resourceId}.`);
+  const ingestMappings = mappings.filter((m) => !sentTo(queues[m.queueResourceId]));
+  if (ingestMappings.length !== 1) {
+    throw new Error(
+      `expected exactly one event source mapping on a queue the state machine does not send to (the ingest queue), found ${ingestMappings.length}: ${ingestMappings.map((m) => m.resourceId).join(", ") || "none"}`,
+    );
+  }
+  const ingest = { queue: queues[ingestMappings[0].queueResourceId], mapping: ingestMappings[0] };
 
   // The work bucket is the one the functions are told about (WORK_BUCKET).
   const buckets = new Set(Object.values(functions).map((f) => f.environment.WORK_BUCKET).filter(Boolean));
@@ -197,8 +246,9 @@ export function readPipeline(stackFile: string): PipelineModel {
     stateMachineArn: resolve(`\${aws_sfn_state_machine.${only(stack, "aws_sfn_state_machine")[0]}.arn}`),
     bucketName,
     functions,
-    mapping,
-    queue,
+    queues,
+    mappings,
+    ingest,
   };
 }
 
