@@ -2,12 +2,15 @@
  * Powertools logger and metrics, one pair per function at module scope, and the
  * wrapper every handler uses: it adds the Lambda context to the logs and, at the
  * end of each invocation, publishes the open file descriptor count (the
- * `OpenFileDescriptors` metric the alarm watches).
+ * `OpenFileDescriptors` metric the alarm watches). Every string a logger
+ * writes goes through the one redaction helper (shared/redact.ts): no log line
+ * carries a URL's userinfo, query string or fragment.
  */
 import { readdirSync } from "fs";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { METRICS } from "./contract";
+import { redactingReplacer, redactText } from "./redact";
 import { describeError } from "./transient";
 
 /** The part of the Lambda context we use (no @types/aws-lambda dependency). */
@@ -32,7 +35,8 @@ export interface Observability {
 export function createObservability(name: string): Observability {
   const serviceName = process.env.POWERTOOLS_SERVICE_NAME?.trim() || process.env.AWS_LAMBDA_FUNCTION_NAME?.trim() || name;
   return {
-    logger: new Logger({ serviceName }),
+    // Powertools runs the replacer on every value it serialises, nested ones and formatted errors included.
+    logger: new Logger({ serviceName, jsonReplacerFn: redactingReplacer }),
     metrics: new Metrics({ namespace: METRICS.namespace, serviceName }),
   };
 }
@@ -58,6 +62,8 @@ export function instrument<E, R>(
       return await fn(event);
     } catch (error) {
       logger.warn("invocation failed", { error: describeError(error) });
+      // The Lambda runtime logs a thrown error's message too.
+      if (error instanceof Error) error.message = redactText(error.message);
       throw error;
     } finally {
       const fds = countOpenFds();
