@@ -6,7 +6,7 @@
  * to: every other address in here must be refused before a connection is attempted.
  */
 import { createHash } from "crypto";
-import type { S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";
 import { startOriginServer, type OriginServer } from "../scripts/lib/origin-server";
 import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
@@ -29,6 +29,8 @@ const MAX_BYTES = 10 * 1024 * 1024;
 /** Roomy, so a 9 MiB upload on a busy machine never hits it; the timeout test uses its own child. */
 const TIMEOUT_MS = 15_000;
 const SHORT_TIMEOUT_MS = 1000;
+/** The bound every hostile answer must end within: FETCH_TIMEOUT_MS + 1 s. */
+const SETTLE_BOUND_MS = SHORT_TIMEOUT_MS + 1000;
 
 let s3server: S3Server;
 let origin: OriginServer;
@@ -118,21 +120,6 @@ describe("fetcher bundle over loopback HTTP under ulimit -n 1024", () => {
     expect(await getBytes(s3, key)).toBeUndefined();
   });
 
-  test("answers FetchTimeoutError for an origin that never answers", async () => {
-    const short = await startFetcher(SHORT_TIMEOUT_MS);
-    try {
-      const started = Date.now();
-      const run = await runTask(short, sfn, { jobId: "fetch", index: 9999, url: `${origin.url}/hang` }, { receiveCount: MAX_RECEIVES });
-
-      expect(asOutcome(run)).toMatchObject({ ok: false, error: { name: "FetchTimeoutError", message: expect.stringMatching(/\(transient, last of 3 receives\)$/) } });
-      expect(Date.now() - started).toBeGreaterThanOrEqual(SHORT_TIMEOUT_MS - 50);
-      expect(Date.now() - started).toBeLessThan(SHORT_TIMEOUT_MS + 3000);
-      expect(short.exited()).toBeUndefined();
-    } finally {
-      await short.close();
-    }
-  });
-
   test.each([
     ["a 500", "/status?code=500", "OriginUnavailableError"],
     ["a 503", "/status?code=503", "OriginUnavailableError"],
@@ -151,13 +138,23 @@ describe("fetcher bundle over loopback HTTP under ulimit -n 1024", () => {
     ["a gopher: URL", () => "gopher://127.0.0.1:70/1"],
     ["the instance metadata address", () => "http://169.254.169.254/latest/meta-data/"],
     ["127.0.0.1 on a port not in the allow list", () => `http://127.0.0.1:${s3server.port}/`],
-    ["IPv6 loopback", () => `http://[::1]:${origin.port}/text`],
+    ["IPv6 loopback", () => "http://[::1]/text"],
     ["a private 10/8 address", () => "http://10.0.0.1/"],
-    ["IPv4-mapped IPv6 loopback", () => `http://[::ffff:127.0.0.1]:${origin.port}/text`],
-    ["a host name that resolves to loopback", () => `http://localhost:${origin.port}/text`],
+    ["IPv4-mapped IPv6 loopback", () => "http://[::ffff:127.0.0.1]/text"],
+    ["IPv4-translated IPv6 loopback", () => "http://[::ffff:0:127.0.0.1]/text"],
+    ["NAT64 of the metadata address", () => "http://[64:ff9b::169.254.169.254]/"],
+    ["a 6to4 address", () => "http://[2002:7f00:1::1]/"],
+    ["a Teredo address", () => "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/"],
+    ["a deprecated site-local address", () => "http://[fec0::1]/"],
+    ["an octal short form of loopback", () => "http://0177.1/"],
+    ["a host name that resolves to loopback", () => "http://localhost/text"],
+    ["an https: URL on port 8443", () => "https://example.com:8443/"],
+    ["loopback on the origin's port through another spelling (not the listed origin)", () => `http://[::ffff:7f00:1]:${origin.port}/text`],
     ["a redirect to a private address", () => `${origin.url}/redirect?to=${encodeURIComponent("http://10.0.0.1/")}`],
     ["a redirect to the metadata address", () => `${origin.url}/redirect?to=${encodeURIComponent("http://169.254.169.254/")}`],
     ["a redirect to a loopback port not in the allow list", () => `${origin.url}/redirect?to=${encodeURIComponent(`http://127.0.0.1:${s3server.port}/`)}`],
+    ["a redirect to a public host on a port that is not fetchable", () => `${origin.url}/redirect?to=${encodeURIComponent("https://example.com:8443/")}`],
+    ["a redirect to IPv4-mapped loopback", () => `${origin.url}/redirect?to=${encodeURIComponent("http://[::ffff:127.0.0.1]/")}`],
   ])("refuses %s with FetchRefusedError before connecting", async (_name, url) => {
     const target = url();
     const served = origin.requests.length;
@@ -238,5 +235,135 @@ describe("fetcher bundle over loopback HTTP under ulimit -n 1024", () => {
     console.log(`[fetcher] open fds peak ${fds.peak} (limit ${FD_LIMIT}), ${fds.samples} samples`);
     expect(fds.peak).toBeLessThanOrEqual(FD_LIMIT);
     expect(child.exited()).toBeUndefined();
+  });
+});
+
+/**
+ * Hostile origins: every status class and every phase an origin can stall in.
+ * One fetcher with a short deadline; each fetch must end by FETCH_TIMEOUT_MS + 1 s
+ * with a named error (or succeed), and the child must never crash or hang.
+ */
+describe("fetcher bundle against hostile origins: every fetch settles by its deadline", () => {
+  let short: LambdaChild;
+  beforeAll(async () => {
+    short = await startFetcher(SHORT_TIMEOUT_MS);
+  });
+  afterAll(() => short?.close());
+
+  async function timedFetch(path: string) {
+    const item = index++;
+    const started = Date.now();
+    const run = await runTask(short, sfn, { jobId: "hostile", index: item, url: `${origin.url}${path}` }, { receiveCount: MAX_RECEIVES });
+    return { out: asOutcome(run), elapsed: Date.now() - started, key: `jobs/hostile/raw/${item}`, run };
+  }
+
+  test.each([
+    ["101 Switching Protocols with Upgrade (Node hands it to an `upgrade` listener, never to the response)", "/raw-status?code=101&upgrade=1", "OriginHttpError", /101 Switching Protocols \(a protocol upgrade\)/],
+    ["a bare 101 without Upgrade", "/raw-status?code=101", "OriginHttpError", /answered 101/],
+    ["100 Continue, then nothing", "/informational?code=100", "FetchTimeoutError", /did not finish within 1000 ms/],
+    ["103 Early Hints, then nothing", "/informational?code=103", "FetchTimeoutError", /did not finish within 1000 ms/],
+    ["an accepted connection that never sends headers", "/hang", "FetchTimeoutError", /did not finish within 1000 ms/],
+    ["headers, then a body that stalls half-way", "/stall-body?size=4096", "FetchTimeoutError", /did not finish within 1000 ms/],
+    ["headers, then a body that drips one byte every 50 ms forever", "/drip?everyMs=50", "FetchTimeoutError", /did not finish within 1000 ms/],
+    ["a connection closed mid-body", "/close-mid-body?size=4096", "OriginUnavailableError", /lost mid-body/],
+    ["a 302 without Location", "/raw-status?code=302", "OriginHttpError", /answered 302 without a Location/],
+    ["a 304", "/raw-status?code=304", "OriginHttpError", /answered 304/],
+    ["a 404", "/raw-status?code=404", "OriginHttpError", /answered 404/],
+    ["a 429 (transient)", "/raw-status?code=429", "OriginUnavailableError", /answered 429/],
+    ["a 500", "/raw-status?code=500", "OriginUnavailableError", /answered 500/],
+    ["a 599", "/raw-status?code=599", "OriginUnavailableError", /answered 599/],
+    ["status 600 (outside 100-599: permanent, never retried as a 5xx)", "/raw-status?code=600", "OriginHttpError", /status 600, outside HTTP's 100-599/],
+    ["status 999", "/raw-status?code=999", "OriginHttpError", /status 999, outside HTTP's 100-599/],
+    ["status 099", "/raw-status?code=099", "OriginHttpError", /status 99, outside HTTP's 100-599/],
+    ["status 000", "/raw-status?code=000", "OriginHttpError", /status 0, outside HTTP's 100-599/],
+    ["a four-digit status 1000 (a parse error)", "/raw-status?code=1000", "OriginHttpError", /request failed: .*Parse Error/],
+    ["an answer that is not HTTP at all", "/not-http", "OriginHttpError", /request failed: .*Parse Error/],
+  ])("answers %s with %s by the deadline", async (_name, path, errorName, message) => {
+    const { out, elapsed, key } = await timedFetch(path);
+
+    expect(out).toMatchObject({ ok: false, error: { name: errorName, message: expect.stringMatching(message) } });
+    expect(elapsed).toBeLessThanOrEqual(SETTLE_BOUND_MS);
+    expect(await getBytes(s3, key)).toBeUndefined();
+    expect(short.exited()).toBeUndefined();
+  });
+
+  test.each([
+    ["103 Early Hints, then a 200 (the interim answer is skipped)", "/informational?code=103&then=200", 2],
+    ["a 204 No Content", "/raw-status?code=204", 0],
+    ["a 200 with an empty body", "/raw-status?code=200", 0],
+  ])("stores %s by the deadline", async (_name, path, bytes) => {
+    const { out, elapsed } = await timedFetch(path);
+
+    expect(out).toMatchObject({ ok: true, result: { bytes } });
+    expect(elapsed).toBeLessThanOrEqual(SETTLE_BOUND_MS);
+  });
+
+  test("a permanent answer is failed at once, even on the first receive; a transient one goes back to the queue", async () => {
+    const first = (path: string) => runTask(short, sfn, { jobId: "hostile", index: index++, url: `${origin.url}${path}` }, { receiveCount: 1 });
+
+    const outOfRange = await first("/raw-status?code=999");
+    const serverError = await first("/raw-status?code=503");
+
+    expect(outOfRange.answer).toMatchObject({ kind: "failure", error: "OriginHttpError" });
+    expect(outOfRange.response).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    expect(serverError.answer).toBeUndefined();
+    expect(serverError.response).toEqual({ ok: true, result: { batchItemFailures: [{ itemIdentifier: serverError.messageId }] } });
+  });
+
+  test.each([
+    ["a valid media type with a quoted parameter", 'text/csv; charset="utf-8"', 'text/csv; charset="utf-8"'],
+    ["a value over 256 characters", `text/plain; x=${"a".repeat(250)}`, "application/octet-stream"],
+    ["a value that is not a media type", "<script>alert(1)</script>", "application/octet-stream"],
+    ["a type without a subtype", "text", "application/octet-stream"],
+    ["an empty value", "", "application/octet-stream"],
+  ])("stores and returns the content type of %s bounded and validated", async (_name, sent, expected) => {
+    const { out, key } = await timedFetch(`/content-type?value=${encodeURIComponent(sent)}`);
+
+    expect(out).toMatchObject({ ok: true, result: { contentType: expected } });
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect(head.ContentType).toBe(expected);
+  });
+
+  test("never crashed, and kept its open file descriptors within MAX_SOCKETS + 40 after every hostile answer", async () => {
+    expect(short.exited()).toBeUndefined();
+    expect((await short.fds()).peak).toBeLessThanOrEqual(FD_LIMIT);
+  });
+
+  test("no log line carries a URL's userinfo or query string: failed, refused, redirected and timed-out fetches of secret-bearing URLs", async () => {
+    // GIVEN URLs whose userinfo and query strings are secrets, on every failing path that logs
+    const secret = (path: string) => `http://user:pass@127.0.0.1:${origin.port}${path}${path.includes("?") ? "&" : "?"}token=SECRET-TOKEN`;
+    const logged = short.output().length;
+    const outcomes = [];
+    for (const url of [
+      secret("/status?code=503"), // transient, last receive: answered and logged
+      secret("/status?code=404"),
+      secret("/reset"),
+      secret("/hang"), // FetchTimeoutError
+      `${origin.url}/redirect?token=SECRET-TOKEN&to=${encodeURIComponent("http://user:pass@10.0.0.1/?token=SECRET-TOKEN")}`,
+      "https://user:pass@example.com:8443/?token=SECRET-TOKEN",
+      "ftp://user:pass@example.com/?token=SECRET-TOKEN",
+    ]) {
+      outcomes.push(asOutcome(await runTask(short, sfn, { jobId: "hostile", index: index++, url }, { receiveCount: MAX_RECEIVES })));
+    }
+    const early = await runTask(short, sfn, { jobId: "fetch", index: index++, url: secret("/status?code=500") }, { receiveCount: 1 });
+
+    // THEN every fetch failed and was logged (the warnings are there)…
+    expect(outcomes.map((o) => ("ok" in o && !o.ok ? o.error.name : o))).toEqual([
+      "OriginUnavailableError",
+      "OriginHttpError",
+      "OriginUnavailableError",
+      "FetchTimeoutError",
+      "FetchRefusedError",
+      "FetchRefusedError",
+      "FetchRefusedError",
+    ]);
+    expect(early.response).toMatchObject({ ok: true, result: { batchItemFailures: [{ itemIdentifier: early.messageId }] } });
+    const lines = short.output().slice(logged).split("\n").filter(Boolean);
+    expect(lines.filter((l) => /task failed|transient failure/.test(l)).length).toBeGreaterThanOrEqual(8);
+    expect(lines.join("\n")).toContain("[redacted]");
+    // …and no line carries the credentials or the token
+    expect(lines.filter((l) => /user:pass@|token=|SECRET-TOKEN/.test(l))).toEqual([]);
+    // nor does any task failure's cause (kept in failures/ and status.json)
+    expect(outcomes.filter((o) => JSON.stringify(o).match(/user:pass@|SECRET-TOKEN/))).toEqual([]);
   });
 });

@@ -11,10 +11,11 @@ import { CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCom
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { mockClient } from "aws-sdk-client-mock";
 import { loadFetcherConfig, type FetcherConfig } from "../functions/fetcher/config";
-import { createFetchAgents, fetchToS3, type FetcherDeps } from "../functions/fetcher/fetch";
+import { Deadline, createFetchAgents, fetchToS3, safeContentType, statusError, type FetcherDeps } from "../functions/fetcher/fetch";
 import { blockedReason, checkUrl, guardedLookup, originOf } from "../functions/fetcher/guard";
 import { s3Client, sfnClient } from "../functions/shared/clients";
-import { FetchRefusedError } from "../functions/shared/errors";
+import { FetchRefusedError, FetchTimeoutError } from "../functions/shared/errors";
+import { createObservability } from "../functions/shared/observability";
 import { startOriginServer, type OriginServer } from "../scripts/lib/origin-server";
 import { lambdaContext, quietObservability, sqsEvent, taskRecord } from "./helpers/lambda-events";
 
@@ -47,6 +48,25 @@ function deps(overrides: Partial<FetcherConfig> = {}, lookup = guardedLookup()):
   return { s3: s3Client(), sfn: sfnClient(), config, agents: createFetchAgents(config), lookup, ...quietObservability() };
 }
 
+/**
+ * A logger as the functions create it (createObservability), at DEBUG, whose
+ * output lines are collected: what CloudWatch Logs would receive.
+ */
+function capturedObservability() {
+  const saved = process.env.POWERTOOLS_LOG_LEVEL;
+  process.env.POWERTOOLS_LOG_LEVEL = "DEBUG";
+  const observability = createObservability("fetcher");
+  process.env.POWERTOOLS_LOG_LEVEL = saved;
+  const lines: string[] = [];
+  const collect = (chunk: string | Uint8Array) => {
+    lines.push(...String(chunk).split("\n").filter(Boolean));
+    return true;
+  };
+  // Powertools writes debug and info to stdout, warn and error to stderr.
+  const spies = [jest.spyOn(process.stdout, "write").mockImplementation(collect), jest.spyOn(process.stderr, "write").mockImplementation(collect)];
+  return { ...observability, lines, restore: () => spies.forEach((spy) => spy.mockRestore()) };
+}
+
 /** A resolver that answers `addresses` for any name and counts calls. */
 function fakeResolver(...answers: string[][]) {
   let call = 0;
@@ -63,7 +83,7 @@ function lookupOnce(lookup: ReturnType<typeof guardedLookup>, host: string, all:
   );
 }
 
-describe("address guard", () => {
+describe("address guard (allow-list: only global unicast, per ipaddr.js)", () => {
   test.each([
     ["0.0.0.0", "unspecified"],
     ["0.1.2.3", "unspecified"],
@@ -83,32 +103,57 @@ describe("address guard", () => {
     ["febf::1", "link-local"],
     ["fc00::1", "unique-local"],
     ["fd12:3456::1", "unique-local"],
+    ["fec0::1", "site-local (deprecated)"],
     ["100.64.0.1", "carrier-grade NAT"],
     ["100.127.255.255", "carrier-grade NAT"],
     ["224.0.0.1", "multicast"],
     ["239.255.255.250", "multicast"],
     ["ff02::1", "multicast"],
-    ["255.255.255.255", "reserved or broadcast"],
-    ["240.0.0.1", "reserved or broadcast"],
-    ["::ffff:10.0.0.1", "private"],
-    ["::ffff:127.0.0.1", "loopback"],
-    ["::ffff:169.254.169.254", "link-local"],
-    ["::ffff:7f00:1", "loopback"],
-    ["::127.0.0.1", "special-purpose"],
+    ["255.255.255.255", "broadcast"],
+    ["240.0.0.1", "reserved"],
+    ["192.0.2.1", "reserved"],
+    ["198.18.0.1", "reserved"],
+    ["2001:db8::1", "reserved"],
+    ["100::1", "discard-only"],
+    ["::ffff:10.0.0.1", "private (embedded IPv4 10.0.0.1)"],
+    ["::ffff:127.0.0.1", "loopback (embedded IPv4 127.0.0.1)"],
+    ["::ffff:169.254.169.254", "link-local (embedded IPv4 169.254.169.254)"],
+    ["::ffff:7f00:1", "loopback (embedded IPv4 127.0.0.1)"],
+    ["::ffff:0:10.0.0.1", "private (embedded IPv4 10.0.0.1)"],
+    ["::ffff:0:a9fe:a9fe", "link-local (embedded IPv4 169.254.169.254)"],
     ["64:ff9b::a00:1", "private (embedded IPv4 10.0.0.1)"],
     ["64:ff9b::a9fe:a9fe", "link-local (embedded IPv4 169.254.169.254)"],
-    ["2002:7f00:1::", "loopback (embedded IPv4 127.0.0.1)"],
+    ["64:ff9b:1::808:808", "local-use NAT64 (64:ff9b:1::/48)"],
+    ["::127.0.0.1", "IPv4-compatible (deprecated, embedded IPv4 127.0.0.1)"],
+    ["::8.8.8.8", "IPv4-compatible (deprecated, embedded IPv4 8.8.8.8)"],
+    ["2002:7f00:1::", "6to4 (embedded IPv4 127.0.0.1)"],
+    ["2002:808:808::1", "6to4 (embedded IPv4 8.8.8.8)"],
+    ["2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo (server IPv4 65.54.227.120)"],
+    ["4000::1", "outside global unicast (2000::/3)"],
+    ["2606:4700:4700::1111%eth0", "scoped (zone id %eth0)"],
+    ["127.1", "not an IP address"],
+    ["2130706433", "not an IP address"],
     ["not-an-ip", "not an IP address"],
   ])("refuses %s (%s)", (address, reason) => {
     expect(blockedReason(address)).toBe(reason);
   });
 
-  test.each(["8.8.8.8", "1.1.1.1", "172.15.255.255", "172.32.0.1", "100.63.255.255", "100.128.0.1", "192.169.0.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"])(
-    "lets the public address %s through",
-    (address) => {
-      expect(blockedReason(address)).toBeUndefined();
-    },
-  );
+  test.each([
+    "8.8.8.8",
+    "1.1.1.1",
+    "172.15.255.255",
+    "172.32.0.1",
+    "100.63.255.255",
+    "100.128.0.1",
+    "192.169.0.1",
+    "2606:4700:4700::1111",
+    "2a00:1450:4001:81c::200e",
+    "::ffff:8.8.8.8",
+    "::ffff:0:8.8.8.8",
+    "64:ff9b::808:808",
+  ])("lets the global unicast address %s through", (address) => {
+    expect(blockedReason(address)).toBeUndefined();
+  });
 });
 
 describe("URL checks before connecting", () => {
@@ -139,10 +184,27 @@ describe("URL checks before connecting", () => {
     expect(() => checkUrl(new URL(url), policy(true))).toThrow(FetchRefusedError);
   });
 
-  test("FETCH_ALLOW_PRIVATE exempts exactly the listed host:port origins", () => {
+  test.each([
+    ["https://example.com:8443/", false, /^port 8443 is not allowed \(allowed: 443\): https:\/\/example\.com:8443\/$/],
+    ["https://example.com:80/", false, /^port 80 is not allowed \(allowed: 443\)/],
+    ["http://example.com:8080/", true, /^port 8080 is not allowed \(allowed: 443, 80\)/],
+    ["https://8.8.8.8:22/", true, /^port 22 is not allowed \(allowed: 443, 80\)/],
+  ])("refuses %s (ALLOW_HTTP %s) for its port, naming the allowed ones", (url, allowHttp, message) => {
+    expect(() => checkUrl(new URL(url), policy(allowHttp))).toThrow(FetchRefusedError);
+    expect(() => checkUrl(new URL(url), policy(allowHttp))).toThrow(message);
+  });
+
+  test("accepts the fetchable ports: 443, and 80 with ALLOW_HTTP (explicit or the scheme's default)", () => {
+    for (const url of ["https://example.com/", "https://example.com:443/", "http://example.com/", "http://example.com:80/", "https://example.com:80/"]) {
+      expect(checkUrl(new URL(url), policy(true))).toEqual({ guarded: true });
+    }
+  });
+
+  test("FETCH_ALLOW_PRIVATE exempts exactly the listed host:port origins, from the address and port rules", () => {
     const p = policy(true, ["127.0.0.1:8080", "internal.test:443"]);
     expect(checkUrl(new URL("http://127.0.0.1:8080/x"), p)).toEqual({ guarded: false });
-    expect(() => checkUrl(new URL("http://127.0.0.1:8081/x"), p)).toThrow(FetchRefusedError);
+    expect(() => checkUrl(new URL("http://127.0.0.1:8081/x"), p)).toThrow(/port 8081 is not allowed/);
+    expect(() => checkUrl(new URL("http://127.0.0.1/x"), p)).toThrow(/address 127\.0\.0\.1 is loopback/);
     expect(checkUrl(new URL("https://internal.test/"), p)).toEqual({ guarded: false });
     expect(checkUrl(new URL("http://internal.test/"), p)).toEqual({ guarded: true }); // port 80 is not listed
     expect(() => checkUrl(new URL("ftp://127.0.0.1:8080/"), p)).toThrow(/scheme "ftp:"/); // the scheme rule still applies
@@ -178,15 +240,14 @@ describe("guarded DNS lookup", () => {
     expect((await lookupOnce(lookup, "rebind.example", false)).error).toBeInstanceOf(FetchRefusedError);
   });
 
-  test("the connection uses the guarded lookup: a name resolving to 127.0.0.1 never reaches the origin", async () => {
+  test("the connection uses the guarded lookup: a name resolving to 127.0.0.1 is refused before a socket connects", async () => {
+    // Port 80 (a fetchable port, where nothing listens here): were the lookup not the guarded one, this would connect and fail with ECONNREFUSED.
     const resolver = fakeResolver(["127.0.0.1"]);
-    const served = origin.requests.length;
 
-    const run = fetchToS3({ jobId: "j", index: 0, url: `http://rebind.test:${origin.port}/text` }, deps({}, guardedLookup(resolver)));
+    const run = fetchToS3({ jobId: "j", index: 0, url: "http://rebind.test/text" }, deps({}, guardedLookup(resolver)));
 
     await expect(run).rejects.toMatchObject({ name: "FetchRefusedError", message: expect.stringMatching(/resolves to 127\.0\.0\.1, which is loopback/) });
-    expect(resolver).toHaveBeenCalled();
-    expect(origin.requests.length).toBe(served);
+    expect(resolver).toHaveBeenCalledWith("rebind.test", expect.objectContaining({ all: true }), expect.any(Function));
   });
 });
 
@@ -278,6 +339,136 @@ describe("fetchToS3", () => {
     const { agents } = deps();
     expect(agents.http.maxSockets).toBeLessThanOrEqual(4);
     expect((agents.http as unknown as { keepAlive: boolean }).keepAlive).toBe(true);
+  });
+});
+
+describe("every fetch settles by its deadline", () => {
+  test("a 101 upgrade answer fails with OriginHttpError at once instead of holding the invocation", async () => {
+    const started = Date.now();
+
+    const run = fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/raw-status?code=101&upgrade=1` }, deps({ fetchTimeoutMs: 5_000 }));
+
+    await expect(run).rejects.toMatchObject({ name: "OriginHttpError", message: expect.stringMatching(/101 Switching Protocols/) });
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  test.each([
+    ["headers that never come", "/hang"],
+    ["a body that stalls", "/stall-body?size=1000"],
+    ["a body that drips forever", "/drip?everyMs=20"],
+    ["a 100 Continue and nothing after it", "/informational?code=100"],
+  ])("%s ends with FetchTimeoutError within the deadline", async (_name, path) => {
+    const started = Date.now();
+
+    await expect(fetchToS3({ jobId: "j", index: 0, url: `${origin.url}${path}` }, deps({ fetchTimeoutMs: 300 }))).rejects.toMatchObject({
+      name: "FetchTimeoutError",
+      message: expect.stringMatching(/did not finish within 300 ms/),
+    });
+    expect(Date.now() - started).toBeLessThan(300 + 1_000);
+  });
+
+  test("the deadline destroys what it holds with its error and rejects `expired`, at its time", async () => {
+    const deadline = new Deadline(50, () => new FetchTimeoutError("late"));
+    const held = { destroy: jest.fn() };
+    deadline.hold(held);
+    const started = Date.now();
+
+    await expect(deadline.expired).rejects.toThrow("late");
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(held.destroy).toHaveBeenCalledWith(expect.objectContaining({ name: "FetchTimeoutError" }));
+    const late = { destroy: jest.fn() };
+    deadline.hold(late); // held after it fired: destroyed at once
+    expect(late.destroy).toHaveBeenCalledTimes(1);
+  });
+
+  test("a cleared deadline neither fires nor destroys", async () => {
+    const deadline = new Deadline(20, () => new FetchTimeoutError("late"));
+    const held = { destroy: jest.fn() };
+    deadline.hold(held);
+    deadline.clear();
+
+    await new Promise((r) => setTimeout(r, 60));
+
+    expect(held.destroy).not.toHaveBeenCalled();
+    expect(deadline.error).toBeUndefined();
+  });
+});
+
+describe("origin answers and metadata", () => {
+  const url = new URL("https://origin.example/file?token=secret");
+
+  test.each([
+    [0, "OriginHttpError"],
+    [99, "OriginHttpError"],
+    [101, "OriginHttpError"],
+    [304, "OriginHttpError"],
+    [404, "OriginHttpError"],
+    [408, "OriginUnavailableError"],
+    [429, "OriginUnavailableError"],
+    [500, "OriginUnavailableError"],
+    [599, "OriginUnavailableError"],
+    [600, "OriginHttpError"],
+    [999, "OriginHttpError"],
+  ])("classifies a final status %d as %s", (status, name) => {
+    const error = statusError(status, url);
+    expect(error.name).toBe(name);
+    expect(error.message).not.toMatch(/token|secret/);
+  });
+
+  test("names a status outside 100-599 as not HTTP", () => {
+    expect(statusError(600, url).message).toBe("https://origin.example/file?[redacted] answered status 600, outside HTTP's 100-599");
+  });
+
+  test.each([
+    ["a type with a parameter", "text/plain; charset=utf-8", "text/plain; charset=utf-8"],
+    ["a quoted parameter", 'multipart/form-data; boundary="a b;c"', 'multipart/form-data; boundary="a b;c"'],
+    ["a structured suffix", "application/vnd.api+json", "application/vnd.api+json"],
+    ["surrounding whitespace (trimmed)", "  text/html  ", "text/html"],
+    ["an empty parameter (RFC 9110 allows it)", "text/plain;", "text/plain;"],
+    ["exactly 256 characters", `text/plain; a=${"b".repeat(242)}`, `text/plain; a=${"b".repeat(242)}`],
+    ["the first of two headers", ["image/png", "text/html"], "image/png"],
+    ["no header", undefined, "application/octet-stream"],
+    ["an empty value", "", "application/octet-stream"],
+    ["a type without a subtype", "text", "application/octet-stream"],
+    ["an empty subtype", "text/", "application/octet-stream"],
+    ["markup", "text/html<script>", "application/octet-stream"],
+    ["a non-ASCII parameter", "text/plain; charset=ütf-8", "application/octet-stream"],
+    ["an unterminated quoted string", 'text/plain; charset="unterminated', "application/octet-stream"],
+    ["257 characters", `text/plain; a=${"b".repeat(243)}`, "application/octet-stream"],
+  ])("content type: %s", (_name, header, expected) => {
+    expect(safeContentType(header)).toBe(expected);
+  });
+
+  test("stores a long or invalid Content-Type as application/octet-stream", async () => {
+    const out = await fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/content-type?value=${encodeURIComponent("x".repeat(300) + "/y")}` }, deps());
+
+    expect(out.contentType).toBe("application/octet-stream");
+    expect(s3Mock.commandCalls(PutObjectCommand)[0].args[0].input.ContentType).toBe("application/octet-stream");
+  });
+});
+
+describe("fetcher logs are redacted", () => {
+  test("the redirect, fetched and failure lines carry no userinfo and no query string", async () => {
+    const logs = capturedObservability();
+    try {
+      const d = { ...deps(), logger: logs.logger, metrics: logs.metrics };
+      const target = `http://user:pass@127.0.0.1:${origin.port}/text?lines=1&token=SECRET`;
+
+      await fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/redirect?token=SECRET&to=${encodeURIComponent(target)}` }, d);
+      await expect(fetchToS3({ jobId: "j", index: 1, url: `http://user:pass@127.0.0.1:${origin.port}/status?code=500&token=SECRET` }, d)).rejects.toMatchObject({
+        message: expect.not.stringMatching(/user:pass|SECRET/),
+      });
+      logs.logger.warn("task failed", { error: `a library message quoting http://user:pass@host/?token=SECRET` });
+    } finally {
+      logs.restore();
+    }
+
+    expect(logs.lines.some((l) => /following a redirect/.test(l))).toBe(true);
+    expect(logs.lines.some((l) => /"fetched"/.test(l))).toBe(true);
+    expect(logs.lines.some((l) => /"task failed"/.test(l))).toBe(true);
+    expect(logs.lines.filter((l) => /user:pass@|token=|SECRET/.test(l))).toEqual([]);
+    expect(logs.lines.join("\n")).toContain("?[redacted]");
   });
 });
 
