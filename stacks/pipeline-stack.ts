@@ -3,6 +3,7 @@ import { S3Backend, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import { ENV, KEYS } from "../functions/shared/contract";
 import { Alarms } from "../modules/alarms";
+import { Dashboard } from "../modules/dashboard";
 import { fdCeiling, taskTiming, WORK_QUEUE_BATCH_SIZE, WORK_QUEUE_RETENTION_SECONDS } from "../modules/config/budget";
 import type { EnvironmentConfig, ProjectConfig } from "../modules/config/environments";
 import { validateEnvironment } from "../modules/config/validate";
@@ -232,6 +233,23 @@ export class PipelineStack extends TerraformStack {
       fdThreshold: fdCeiling(b),
       stateMachineArn: this.workflow.stateMachineArn,
       alarmEmail: env.alarmEmail,
+    });
+
+    new Dashboard(this, "dashboard", {
+      name: prefix,
+      region: env.region,
+      queues: [
+        { label: "ingest", queueName: queue.queueName, dlqName: queue.dlqName },
+        { label: "fetch", queueName: fetchQueue.queueName, dlqName: fetchQueue.dlqName },
+        { label: "process", queueName: processQueue.queueName, dlqName: processQueue.dlqName },
+      ],
+      functions: [
+        { label: "fanout", functionName: fanout.functionName, reservedConcurrency: b.fanout.reservedConcurrency, mappingMaximumConcurrency: b.queue.maximumConcurrency },
+        { label: "fetcher", functionName: fetcher.functionName, reservedConcurrency: b.fetcher.reservedConcurrency, mappingMaximumConcurrency: b.fetcher.queue.maximumConcurrency },
+        { label: "processor", functionName: processor.functionName, reservedConcurrency: b.processor.reservedConcurrency, mappingMaximumConcurrency: b.processor.queue.maximumConcurrency },
+      ],
+      fdCeiling: fdCeiling(b),
+      stateMachineArn: this.workflow.stateMachineArn,
     });
 
     new TerraformOutput(this, "ingest_queue_url", { value: queue.queueUrl });

@@ -9,18 +9,15 @@ import { GetObjectCommand, ListObjectsCommand, PutObjectCommand } from "@aws-sdk
 import * as z from "zod/mini";
 import { mapBounded } from "../shared/bounded";
 import { destroyBody, readBody } from "../shared/body";
-import { JOB_ID_PATTERN, KEYS, TASK_CAUSE_MAX_CHARS, OUTCOME_MISSING_ERROR } from "../shared/contract";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { JOB_ID_PATTERN, KEYS, METRICS, OUTCOME_MISSING_ERROR, TASK_CAUSE_MAX_CHARS } from "../shared/contract";
 import { InvalidInputError } from "../shared/errors";
 import { cutText } from "../shared/task-worker";
 import { describeIssues } from "../shared/validation";
 import type { ProcessorDeps } from "./process";
 import { storageError } from "./process";
 
-/**
- * The error name of an item that has no outcome in S3 (its child execution
- * failed before it could record one, or the map run stopped).
- * Not in shared/contract.ts yet, where it belongs (the brief names it as a contract constant).
- */
+/** The cause recorded for an item that has no outcome in S3 (its child execution failed before it could record one, or the map run stopped). */
 export const OUTCOME_MISSING_CAUSE = "no result or failure recorded in S3 for this item";
 /** Most bytes read of a manifest (an SQS message is at most 1 MiB; URLs may grow when normalised). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -107,6 +104,8 @@ export async function finalize(input: FinalizeInput, deps: ProcessorDeps): Promi
       throw storageError(`writing ${statusKey}`, error);
     });
   deps.logger.info("job finished", { itemCount: status.itemCount, succeeded: status.succeeded, failed: status.failed });
+  deps.metrics.addMetric(METRICS.itemsSucceeded, MetricUnit.Count, status.succeeded);
+  deps.metrics.addMetric(METRICS.itemsFailed, MetricUnit.Count, status.failed);
   return { statusKey, succeeded: status.succeeded, failed: status.failed };
 }
 

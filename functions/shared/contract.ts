@@ -71,6 +71,9 @@ export const METRICS = {
   executionStarted: "ExecutionStarted",
   /** fanout: records handed back to SQS for a retry (unit: Count). */
   recordRetried: "RecordRetried",
+  /** processor (Finalize): items of a finished job that succeeded / failed (unit: Count). */
+  itemsSucceeded: "ItemsSucceeded",
+  itemsFailed: "ItemsFailed",
   /** fetcher, processor: a work-queue message whose task token was already closed (duplicate or stale delivery; unit: Count). */
   taskTokenClosed: "TaskTokenClosed",
 } as const;
