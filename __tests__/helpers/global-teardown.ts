@@ -1,10 +1,12 @@
-/** Removes the /tmp/cdktf.outdir.* folders `Testing.*` leaves behind, once every test file is done. */
+/**
+ * Removes this run's temporary folder (made by the global setup, inherited by
+ * every worker as TMPDIR), with the `cdktf.outdir.*` folders `Testing.*` leaves
+ * behind in it — and nothing of other runs or other users.
+ */
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
+import { RUN_TMP_ENV } from "./global-setup";
 
 export default function globalTeardown(): void {
-  for (const f of fs.readdirSync(os.tmpdir())) {
-    if (f.startsWith("cdktf.outdir.")) fs.rmSync(path.join(os.tmpdir(), f), { recursive: true, force: true });
-  }
+  const runDir = process.env[RUN_TMP_ENV];
+  if (runDir && fs.existsSync(runDir)) fs.rmSync(runDir, { recursive: true, force: true });
 }

@@ -64,6 +64,12 @@ export function providerMirror(): string | undefined {
  */
 export function ensureProviderMirror(): string {
   if (process.env[MIRROR_ENV]) return `${MIRROR_ENV}=${process.env[MIRROR_ENV]}`;
+  // One disk search per checkout: the answer is kept beside the installed packages.
+  const cached = readCachedMirror();
+  if (cached) {
+    process.env[MIRROR_ENV] = cached;
+    return `${MIRROR_ENV} unset; using the provider mirror found before (${MIRROR_CACHE_FILE}): ${cached}`;
+  }
   const r = spawnSync(
     "find",
     ["/", "-maxdepth", "8", "-type", "d", "-path", `*/registry.terraform.io/hashicorp/aws/${AWS_PROVIDER_VERSION}`, "-not", "-path", "/proc/*"],
@@ -73,7 +79,33 @@ export function ensureProviderMirror(): string {
   const hit = (r.stdout ?? "").split("\n").find(Boolean);
   if (!hit) return `${MIRROR_ENV} unset and no mirror found: providers come from the public registry`;
   process.env[MIRROR_ENV] = path.resolve(hit, "..", "..", "..", "..");
+  try {
+    fs.mkdirSync(path.dirname(MIRROR_CACHE_FILE), { recursive: true });
+    fs.writeFileSync(MIRROR_CACHE_FILE, process.env[MIRROR_ENV]);
+  } catch {
+    // a read-only checkout searches again next time
+  }
   return `${MIRROR_ENV} unset; using the provider mirror found at ${process.env[MIRROR_ENV]}`;
+}
+
+/** Where `ensureProviderMirror` remembers the mirror it found (inside node_modules: never committed, gone with `npm ci`). */
+export const MIRROR_CACHE_FILE = path.join(projectRoot(), "node_modules", ".cache", "fanout-pipeline", "provider-mirror");
+
+/** The folder holding package.json, from here (scripts/lib) or the compiled copy (dist/scripts/lib). */
+function projectRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, "package.json")) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+
+/** The remembered mirror, if it still holds the pinned provider. */
+function readCachedMirror(): string | undefined {
+  try {
+    const dir = fs.readFileSync(MIRROR_CACHE_FILE, "utf8").trim();
+    return fs.existsSync(path.join(dir, "registry.terraform.io", "hashicorp", "aws", AWS_PROVIDER_VERSION)) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -182,17 +214,19 @@ export function terraformAsync(stackDir: string, args: readonly string[], env: N
   });
 }
 
-/** `terraform init`, `validate` and `plan` of one stack; stops at the first failure. */
-export async function initValidatePlan(
+/**
+ * `terraform init` and `plan` of one stack; stops at the first failure. `plan`
+ * validates the configuration itself, so a separate `validate` (another
+ * provider start-up, seconds per stack) would prove nothing more.
+ */
+export async function initPlan(
   stackDir: string,
   opts: TerraformRunOptions & { planFile?: string },
-): Promise<{ step: "init" | "validate" | "plan"; result: TerraformResult }> {
+): Promise<{ step: "init" | "plan"; result: TerraformResult }> {
   if (opts.offline) prepareOffline(stackDir);
   const env = terraformEnv(opts);
   const init = await terraformAsync(stackDir, ["init", "-input=false", "-no-color", "-reconfigure"], env);
   if (!init.ok) return { step: "init", result: init };
-  const validate = await terraformAsync(stackDir, ["validate", "-no-color"], env);
-  if (!validate.ok) return { step: "validate", result: validate };
   const planArgs = ["plan", "-input=false", "-no-color", "-lock=false"];
   if (opts.planFile) planArgs.push(`-out=${opts.planFile}`);
   return { step: "plan", result: await terraformAsync(stackDir, planArgs, env) };
