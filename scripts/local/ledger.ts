@@ -122,6 +122,7 @@ export async function buildLedger(input: LedgerInput): Promise<LedgerResult> {
 
   // Rejected messages: rejected/{messageId}.json
   const rejectionReasons: Record<string, number> = {};
+  const rejectedWhy = new Map<string, string>();
   const rejectedKeys = await input.bucket.listKeys(KEYS.prefixes.rejected);
   const executions = [...input.executions.values()];
   const jobOf = (e: ExecutionRecord) => String(e.input?.jobId ?? e.name);
@@ -142,6 +143,7 @@ export async function buildLedger(input: LedgerInput): Promise<LedgerResult> {
     const error = String(stored?.error ?? "");
     if (!error) problems.push(`${key}: no error recorded`);
     rejectionReasons[reasonGroup(error)] = (rejectionReasons[reasonGroup(error)] ?? 0) + 1;
+    rejectedWhy.set(messageId, error.slice(0, 200));
     entry.outcomes.push("rejected");
   }
 
@@ -231,7 +233,12 @@ export async function buildLedger(input: LedgerInput): Promise<LedgerResult> {
       if (entry.executions.length > 1) redelivered.withMoreExecutions++;
     }
     const expected = { good: ["succeeded", "failed"], poison: ["dlq"], malformed: ["rejected"] }[entry.kind];
-    if (entry.outcomes.length === 1 && !expected.includes(entry.outcomes[0])) unexpected.push(`message ${entry.messageId} (${entry.kind}) ended ${entry.outcomes[0]}`);
+    if (entry.outcomes.length === 1 && !expected.includes(entry.outcomes[0])) {
+      // A good message is valid by construction: its rejection means the runner and the fanout disagree (e.g. a local override missing).
+      const line = `message ${entry.messageId} (${entry.kind}) ended ${entry.outcomes[0]}`;
+      if (entry.kind === "good" && entry.outcomes[0] === "rejected") problems.push(`${line}: ${rejectedWhy.get(entry.messageId) ?? "no reason recorded"}`);
+      else unexpected.push(line);
+    }
   }
   const accounted = counts.succeeded + counts.failed + counts.rejected + counts.dlq;
   return {

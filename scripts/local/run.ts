@@ -278,7 +278,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       pools.set(fn.resourceId, pool);
       cleanup.push(() => pool.close());
     }
-    log(`[local] FETCH_ALLOW_PRIVATE=${allowOrigin}: the fetcher's private-address guard exempts this one loopback origin (local runs only)`);
+    log(`[local] FETCH_ALLOW_PRIVATE=${allowOrigin}: the fetcher's private-address guard and port rule (and the fanout's) exempt this one loopback origin (local runs only)`);
     // One warm environment each: a configuration error stops the run here, with its message.
     await Promise.all([...pools.values()].map((p) => p.warm()));
     if (initFailure) throw initFailure;
@@ -596,9 +596,12 @@ function functionEnv(
     env[ENV.allowHttp] = "true";
     overrides[ENV.allowHttp] = "true: the local origin speaks http on 127.0.0.1";
   }
-  if (fn.bundle === "fetcher") {
+  if (fn.bundle === "fetcher" || fn.bundle === "fanout") {
+    // The fetcher's guard and the fanout's validation both exempt the one loopback origin (its port is not 80/443).
     env[ENV.fetchAllowPrivate] = local.allowOrigin;
-    overrides[ENV.fetchAllowPrivate] = `${local.allowOrigin}: the one loopback origin, exempt from the private-address guard`;
+    overrides[ENV.fetchAllowPrivate] = `${local.allowOrigin}: the one loopback origin, exempt from the private-address guard and the port rule (fetcher, fanout)`;
+  }
+  if (fn.bundle === "fetcher") {
     const synthesized = Number(env[ENV.fetchTimeoutMs] ?? Infinity);
     if (synthesized > local.fetchTimeoutMs) {
       env[ENV.fetchTimeoutMs] = String(local.fetchTimeoutMs);

@@ -89,7 +89,7 @@ export interface Summary {
     readonly injected: number;
     /** Messages delivered more than once (duplicates and redeliveries). */
     readonly redeliveredMessages: number;
-    /** StartExecution answered ExecutionAlreadyExists: the fanout acknowledged a repeat without a second execution. */
+    /** Repeated StartExecution calls (same name) that started nothing new: idempotent 200s while running, ExecutionAlreadyExists after. */
     readonly suppressed: number;
     /** Messages delivered more than once that produced exactly one execution / more than one (must be 0). */
     readonly withOneExecution: number;
@@ -245,7 +245,7 @@ export function formatSummary(s: Summary): string {
   for (const [reason, n] of Object.entries(s.rejected.reasons).sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(4)} × ${reason}`);
   out.push(`DLQ                    ${num(s.dlq)}`);
   out.push(
-    `Duplicates             ${num(s.duplicates.injected)} injected; ${s.duplicates.suppressed} suppressed (ExecutionAlreadyExists); ` +
+    `Duplicates             ${num(s.duplicates.injected)} injected; ${s.duplicates.suppressed} repeated StartExecution calls started nothing new (same name: idempotent or ExecutionAlreadyExists); ` +
       `${s.duplicates.redeliveredMessages} messages delivered more than once, ${s.duplicates.withOneExecution} of them with one execution, ${s.duplicates.withMoreExecutions} with more`,
   );
   out.push("");
