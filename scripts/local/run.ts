@@ -205,6 +205,9 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const fanoutFn = model.functions[model.ingest.mapping.functionResourceId];
     const maxItemsPerJob = Number(fanoutFn.environment[ENV.maxItemsPerJob] ?? 100);
     const maxUrlLength = Number(fanoutFn.environment[ENV.maxUrlLength] ?? Infinity);
+    if (options.itemsPerMessage > maxItemsPerJob) {
+      throw new Error(`--items-per-message ${options.itemsPerMessage} is over the fanout's ${ENV.maxItemsPerJob} (${maxItemsPerJob}): every good message would be rejected`);
+    }
     if (options.urlLength !== undefined && options.urlLength > maxUrlLength) {
       throw new Error(`--url-length ${options.urlLength} is over the fanout's ${ENV.maxUrlLength} (${maxUrlLength}): every message would be rejected`);
     }

@@ -562,10 +562,9 @@ export class LocalStateMachine {
         heartbeatTimer = setTimeout(() => fail("States.HeartbeatTimeout", `no heartbeat within HeartbeatSeconds ${state.heartbeatSeconds} (local ${Math.round(heartbeatMs)} ms)`), heartbeatMs);
       };
       this.openTasks++;
-      run.tokens.set(token, () => {
-        // The execution ended: the token closes with it (the promise is no longer awaited).
-        close();
-      });
+      // The execution ended first (stopped by a limit or its map run): the token closes with it, and the
+      // attempt settles so nothing (the interpreter's own task timer) waits on it.
+      run.tokens.set(token, () => fail("States.Runtime", "the execution ended before the task was answered"));
       this.options.tokens.registerTask(token, {
         success: (output) => {
           if (!open) return;
