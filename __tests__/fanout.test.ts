@@ -11,11 +11,30 @@ import { mockClient } from "aws-sdk-client-mock";
 import { loadFanoutConfig, type FanoutConfig } from "../functions/fanout/config";
 import { createSchema, handleBatch, type FanoutDeps } from "../functions/fanout/fanout";
 import { s3Client, sfnClient } from "../functions/shared/clients";
-import { MANIFEST_METADATA, METRICS, SQS_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
+import { MANIFEST_METADATA, METRICS, QUEUE_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
+import { createObservability } from "../functions/shared/observability";
 import { jobMessage, lambdaContext, quietObservability, sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 const s3Mock = mockClient(S3Client);
 const sfnMock = mockClient(SFNClient);
+
+/**
+ * A logger as the functions create it (createObservability), at DEBUG, whose
+ * output lines (stdout and stderr) are collected: what CloudWatch Logs would receive.
+ */
+function capturedObservability() {
+  const saved = process.env.POWERTOOLS_LOG_LEVEL;
+  process.env.POWERTOOLS_LOG_LEVEL = "DEBUG";
+  const observability = createObservability("fanout");
+  process.env.POWERTOOLS_LOG_LEVEL = saved;
+  const lines: string[] = [];
+  const collect = (chunk: string | Uint8Array) => {
+    lines.push(...String(chunk).split("\n").filter(Boolean));
+    return true;
+  };
+  const spies = [jest.spyOn(process.stdout, "write").mockImplementation(collect), jest.spyOn(process.stderr, "write").mockImplementation(collect)];
+  return { ...observability, lines, restore: () => spies.forEach((spy) => spy.mockRestore()) };
+}
 
 function deps(overrides: Partial<FanoutConfig> = {}): FanoutDeps {
   const config = { ...loadFanoutConfig(FUNCTION_TEST_ENV), ...overrides };
@@ -91,6 +110,14 @@ describe("fanout", () => {
     ["an http: URL while ALLOW_HTTP is false", { items: [{ url: "http://example.com/" }] }, /scheme "http:" is not allowed \(allowed: https:\)/],
     ["a URL that does not parse", { items: [{ url: "not a url" }] }, /items\.0\.url: is not a valid URL/],
     ["a URL over 2048 characters", { items: [{ url: `https://example.com/${"a".repeat(2048)}` }] }, /items\.0\.url: Too big/],
+    [
+      "a URL of 420 characters that percent-encoding makes 2,420",
+      { items: [{ url: `https://example.com/${"é".repeat(400)}` }] },
+      /items\.0\.url: is 2420 characters once normalised, over MAX_URL_LENGTH \(2048\)/,
+    ],
+    ["an https: URL on port 8443", { items: [{ url: "https://example.com:8443/a" }] }, /items\.0\.url: port 8443 is not allowed \(allowed: 443\)$/],
+    ["an https: URL on port 80 while ALLOW_HTTP is false", { items: [{ url: "https://example.com:80/a" }] }, /port 80 is not allowed \(allowed: 443\)/],
+    ["a second item on a loopback port", { items: [{ url: "https://example.com/" }, { url: "https://127.0.0.1:9000/" }] }, /items\.1\.url: port 9000 is not allowed/],
   ])("rejects %s: stores the raw body and the error in rejected/ and acknowledges", async (_name, body, reason) => {
     const record = sqsRecord(body);
 
@@ -114,6 +141,46 @@ describe("fanout", () => {
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
   });
 
+  test("accepts the fetchable ports only: 443, and 80 with ALLOW_HTTP, naming both when it rejects", async () => {
+    const ok = sqsRecord({ jobId: "ports", items: [{ url: "https://example.com:443/" }, { url: "http://example.com:80/" }, { url: "http://example.com/" }] });
+    const bad = sqsRecord({ jobId: "port-8080", items: [{ url: "http://example.com:8080/" }] });
+
+    const out = await handleBatch(sqsEvent(ok, bad), deps({ allowHttp: true }));
+
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name)).toEqual(["ports"]);
+    expect(rejectedBody(bad.messageId).error).toMatch(/items\.0\.url: port 8080 is not allowed \(allowed: 443, 80\)/);
+  });
+
+  test("exempts from the port rule exactly the origins in FETCH_ALLOW_PRIVATE (tests and local runs), as the fetcher does", async () => {
+    // GIVEN the fanout's configuration from an environment that lists the local origin
+    const config = loadFanoutConfig({ ...FUNCTION_TEST_ENV, ALLOW_HTTP: "true", FETCH_ALLOW_PRIVATE: "127.0.0.1:8080" });
+    const d = { ...deps(), config, schema: createSchema(config) };
+    const listed = sqsRecord({ jobId: "listed", items: [{ url: "http://127.0.0.1:8080/text?lines=1" }] });
+    const otherPort = sqsRecord({ jobId: "other-port", items: [{ url: "http://127.0.0.1:8081/text" }] });
+    const otherSpelling = sqsRecord({ jobId: "other-host", items: [{ url: "http://localhost:8080/text" }] });
+
+    // WHEN messages for that origin and for others arrive
+    const out = await handleBatch(sqsEvent(listed, otherPort, otherSpelling), d);
+
+    // THEN only the listed host:port is exempt
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name)).toEqual(["listed"]);
+    expect(rejectedBody(otherPort.messageId).error).toMatch(/port 8081 is not allowed/);
+    expect(rejectedBody(otherSpelling.messageId).error).toMatch(/port 8080 is not allowed/);
+  });
+
+  test("refuses a malformed FETCH_ALLOW_PRIVATE at init, naming the variable", () => {
+    expect(() => loadFanoutConfig({ ...FUNCTION_TEST_ENV, FETCH_ALLOW_PRIVATE: "127.0.0.1" })).toThrow(/FETCH_ALLOW_PRIVATE environment variable must be/);
+  });
+
+  test("stores the normalised URL in the manifest", async () => {
+    await handleBatch(sqsEvent(sqsRecord({ jobId: "norm", items: [{ url: "HTTPS://Example.COM:443/a b/é" }] })), deps());
+
+    const manifest = JSON.parse(s3Mock.commandCalls(PutObjectCommand)[0].args[0].input.Body as string);
+    expect(manifest).toEqual([{ index: 0, url: "https://example.com/a%20b/%C3%A9" }]);
+  });
+
   test("takes the URL length limit from MAX_URL_LENGTH", async () => {
     const long = sqsRecord({ jobId: "long", items: [{ url: `https://example.com/${"a".repeat(20)}` }] });
     const short = sqsRecord({ jobId: "short", items: [{ url: "https://example.com/a" }] });
@@ -125,18 +192,33 @@ describe("fanout", () => {
     expect(sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name)).toEqual(["short"]);
   });
 
-  test("rejects a message over the SQS message limit, naming the limit", async () => {
-    const record = sqsRecord({ jobId: "huge", items: [{ url: "https://example.com/" }], padding: "x".repeat(SQS_MAX_MESSAGE_BYTES) });
+  test("rejects a message over what the deployed queues hold (256 KiB), naming the limit", async () => {
+    // Under SQS's own 1 MiB, over the 256 KiB our queues are deployed with.
+    const record = sqsRecord({ jobId: "huge", items: [{ url: "https://example.com/" }], padding: "x".repeat(QUEUE_MAX_MESSAGE_BYTES) });
 
     const out = await handleBatch(sqsEvent(record), deps());
 
     expect(out).toEqual({ batchItemFailures: [] });
-    expect(rejectedBody(record.messageId).error).toMatch(new RegExp(`over the SQS message limit \\(SQS_MAX_MESSAGE_BYTES\\) of ${SQS_MAX_MESSAGE_BYTES}`));
+    expect(rejectedBody(record.messageId).error).toMatch(
+      new RegExp(`^message is ${Buffer.byteLength(record.body)} bytes, over the queue message limit \\(QUEUE_MAX_MESSAGE_BYTES\\) of 262144$`),
+    );
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
   });
 
+  test("accepts a message of exactly 256 KiB", async () => {
+    const base = JSON.stringify({ jobId: "edge", items: [{ url: "https://example.com/" }], padding: "" });
+    const record = sqsRecord(JSON.stringify({ jobId: "edge", items: [{ url: "https://example.com/" }], padding: "x".repeat(QUEUE_MAX_MESSAGE_BYTES - base.length) }));
+    expect(Buffer.byteLength(record.body)).toBe(QUEUE_MAX_MESSAGE_BYTES);
+
+    await handleBatch(sqsEvent(record), deps());
+
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+  });
+
   test("starts a job whose items would never fit a 256 KiB execution input: the input is a pointer", async () => {
-    const items = Array.from({ length: 200 }, (_, i) => ({ url: `https://example.com/${i}/${"a".repeat(1500)}` }));
+    // 200 URLs whose percent-encoding triples them (each "é" is 2 bytes in the message, "%C3%A9" in the manifest):
+    // a message well within 256 KiB whose manifest is not.
+    const items = Array.from({ length: 200 }, (_, i) => ({ url: `https://example.com/${i}/${"é".repeat(330)}` }));
 
     const out = await handleBatch(sqsEvent(sqsRecord({ jobId: "big", items })), deps({ maxItemsPerJob: 1000 }));
 
@@ -252,6 +334,33 @@ describe("fanout", () => {
     expect(out).toEqual({ batchItemFailures: [] });
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(60);
     expect(peak).toBe(4);
+  });
+
+  test("no log line carries a rejected message's URL userinfo or query string (rejected/ keeps the body as sent)", async () => {
+    // GIVEN bodies whose parse errors quote them, and a URL that is rejected, all carrying secrets
+    const bodies = [
+      "user:pass@example.com/?token=SECRET-1",
+      "?token=SECRET-2&x=1",
+      '{"items": [{"url": "https://user:pass@example.com/?token=SECRET-3"}',
+      JSON.stringify({ items: [{ url: "https://user:pass@example.com:8443/?token=SECRET-4" }] }),
+    ];
+    const records = bodies.map((body) => sqsRecord(body));
+    const logs = capturedObservability();
+
+    // WHEN the fanout rejects them
+    try {
+      await handleBatch(sqsEvent(...records), { ...deps(), logger: logs.logger, metrics: logs.metrics });
+    } finally {
+      logs.restore();
+    }
+
+    // THEN each rejection is logged, without userinfo or query string
+    const rejections = logs.lines.filter((l) => /message rejected/.test(l));
+    expect(rejections).toHaveLength(4);
+    expect(logs.lines.filter((l) => /user:pass@|token=|SECRET/.test(l))).toEqual([]);
+    expect(rejections.join("\n")).toContain("[redacted]");
+    // AND the stored records keep the bodies as sent
+    expect(records.map((r) => rejectedBody(r.messageId).body)).toEqual(bodies);
   });
 
   test("the handler answers a partial batch response and refuses an event without Records", async () => {

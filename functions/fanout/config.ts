@@ -2,6 +2,7 @@
 import { ENV } from "../shared/contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { boolFromEnv, intFromEnv, stringFromEnv, type Env } from "../shared/env";
+import { parseOrigins } from "../fetcher/origins";
 
 export interface FanoutConfig extends RuntimeConfig {
   readonly stateMachineArn: string;
@@ -11,6 +12,13 @@ export interface FanoutConfig extends RuntimeConfig {
   readonly maxUrlLength: number;
   /** Accept `http:` item URLs (the fetcher must allow them too). */
   readonly allowHttp: boolean;
+  /**
+   * `host:port` origins exempt from the port rule, from FETCH_ALLOW_PRIVATE: the
+   * same variable, and the same exemption, as the fetcher's (tests and local
+   * runs only; the function construct refuses it at synth, a policy test proves
+   * no stack sets it), so the fanout never accepts what the fetcher refuses.
+   */
+  readonly exemptOrigins: ReadonlySet<string>;
 }
 
 /** Ranges of the fanout's own variables. */
@@ -25,5 +33,6 @@ export function loadFanoutConfig(env: Env = process.env): FanoutConfig {
     maxItemsPerJob: intFromEnv(env, ENV.maxItemsPerJob, { min: 1, max: 10_000, fallback: 100 }),
     maxUrlLength: intFromEnv(env, ENV.maxUrlLength, FANOUT_LIMITS.maxUrlLength),
     allowHttp: boolFromEnv(env, ENV.allowHttp, false),
+    exemptOrigins: parseOrigins(env[ENV.fetchAllowPrivate]),
   };
 }

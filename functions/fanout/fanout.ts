@@ -28,7 +28,7 @@ import type { FanoutConfig } from "./config";
 import { messageSchema, parseRecord, type ParsedJob } from "./message";
 import type { SqsBatchResponse, SqsEvent, SqsRecord } from "./types";
 
-/** Most bytes read of an existing manifest (an SQS message is at most 1 MiB; normalised URLs may be longer). */
+/** Most bytes read of an existing manifest (a message is at most 256 KiB; its normalised URLs are held to MAX_URL_LENGTH too). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 export interface FanoutDeps {
@@ -46,7 +46,12 @@ export type RecordOutcome =
   | { readonly status: "retry"; readonly error: string };
 
 export function createSchema(config: FanoutConfig): ReturnType<typeof messageSchema> {
-  return messageSchema({ maxItems: config.maxItemsPerJob, allowHttp: config.allowHttp, maxUrlLength: config.maxUrlLength });
+  return messageSchema({
+    maxItems: config.maxItemsPerJob,
+    allowHttp: config.allowHttp,
+    maxUrlLength: config.maxUrlLength,
+    exemptOrigins: config.exemptOrigins,
+  });
 }
 
 export async function handleBatch(event: SqsEvent, deps: FanoutDeps): Promise<SqsBatchResponse> {

@@ -2,20 +2,33 @@
  * The SQS message schema and the parse that turns a record into a job (or the
  * reason it is rejected). Pure: no I/O, so tests call it directly.
  */
-import { JOB_ID_PATTERN, KEYS, SQS_MAX_MESSAGE_BYTES, type ExecutionInput } from "../shared/contract";
+import { ENV, JOB_ID_PATTERN, KEYS, QUEUE_MAX_MESSAGE_BYTES, type ExecutionInput } from "../shared/contract";
 import * as z from "zod/mini";
 import { describeIssues } from "../shared/validation";
+import { portRefusal } from "../fetcher/origins";
 import type { SqsRecord } from "./types";
 
 export interface MessageSchemaOptions {
   readonly maxItems: number;
   readonly allowHttp: boolean;
-  /** Longest URL accepted, in characters (MAX_URL_LENGTH). */
+  /** Longest URL accepted, in characters (MAX_URL_LENGTH), as sent and once normalised. */
   readonly maxUrlLength: number;
+  /**
+   * `host:port` origins exempt from the port rule: FETCH_ALLOW_PRIVATE, the
+   * fetcher's exemption list (tests and local runs only; no stack sets it).
+   */
+  readonly exemptOrigins?: ReadonlySet<string>;
 }
 
+/**
+ * Item URLs are accepted only when the fetcher could fetch them: an allowed
+ * scheme, a fetchable port (the fetcher's own rule, fetcher/origins.ts) and at
+ * most MAX_URL_LENGTH characters both as sent and as stored (`new URL().href`,
+ * which percent-encoding can make several times longer).
+ */
 export function messageSchema(options: MessageSchemaOptions) {
   const schemes = options.allowHttp ? ["https:", "http:"] : ["https:"];
+  const exempt = options.exemptOrigins ?? new Set<string>();
   const url = z.pipe(
     z.string().check(z.maxLength(options.maxUrlLength)),
     z.transform((value: string, ctx) => {
@@ -31,6 +44,11 @@ export function messageSchema(options: MessageSchemaOptions) {
       }
       if (!schemes.includes(parsed.protocol)) {
         return fail(`scheme "${parsed.protocol}" is not allowed (allowed: ${schemes.join(", ")})`);
+      }
+      const port = portRefusal(parsed, options.allowHttp, exempt);
+      if (port) return fail(port);
+      if (parsed.href.length > options.maxUrlLength) {
+        return fail(`is ${parsed.href.length} characters once normalised, over ${ENV.maxUrlLength} (${options.maxUrlLength})`);
       }
       return parsed.href;
     }),
@@ -56,9 +74,10 @@ export function parseRecord(
   schema: ReturnType<typeof messageSchema>,
   bucket: string,
 ): ParseResult {
+  // What the deployed queues hold (a larger message never reaches a real queue; a replayed or local one might).
   const bytes = Buffer.byteLength(record.body, "utf8");
-  if (bytes > SQS_MAX_MESSAGE_BYTES) {
-    return { ok: false, error: `message is ${bytes} bytes, over the SQS message limit (SQS_MAX_MESSAGE_BYTES) of ${SQS_MAX_MESSAGE_BYTES}` };
+  if (bytes > QUEUE_MAX_MESSAGE_BYTES) {
+    return { ok: false, error: `message is ${bytes} bytes, over the queue message limit (QUEUE_MAX_MESSAGE_BYTES) of ${QUEUE_MAX_MESSAGE_BYTES}` };
   }
   let body: unknown;
   try {
