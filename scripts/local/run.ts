@@ -393,6 +393,8 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     );
     const runStarted = Date.now();
     const cpuStarted = process.cpuUsage();
+    const mainStarted = performance.eventLoopUtilization();
+    const s3Started = await s3.busySeconds();
     for (const p of planned) ingestQueue.send(p.body, p.messageId);
     for (const m of mappings) m.mapping.start();
     const deadline = runStarted + options.timeoutSeconds * 1000;
@@ -410,6 +412,8 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     await Promise.all(answering);
     const wallTimeMs = Date.now() - runStarted;
     const cpu = process.cpuUsage(cpuStarted);
+    const mainBusy = performance.eventLoopUtilization(mainStarted).active / 1000;
+    const s3Busy = await s3.busySeconds();
     options.onProgress?.(snapshot());
     clearInterval(ticker);
 
@@ -534,6 +538,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       },
       settled,
       runnerCpuSeconds: (cpu.user + cpu.system) / 1e6,
+      runnerThreadsBusy: { main: mainBusy, s3: s3Busy !== undefined && s3Started !== undefined ? s3Busy - s3Started : undefined },
       extraProblems,
       wallTimeMs,
       totalMs: Date.now() - started,

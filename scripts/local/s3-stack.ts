@@ -34,6 +34,8 @@ export interface S3Stack {
   readonly inWorker: boolean;
   /** SlowDown responses injected so far. */
   injected(): Promise<number>;
+  /** Seconds the S3 thread's event loop was busy so far (its share of the runner's CPU; undefined on the main thread). */
+  busySeconds(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ async function startHere(options: S3StackOptions): Promise<S3Stack> {
     directory: server.directory,
     inWorker: false,
     injected: async () => proxy.counts.injected["503"] ?? 0,
+    busySeconds: async () => (isMainThread ? undefined : performance.eventLoopUtilization().active / 1000),
     async close() {
       await proxy.close();
       await server.close();
@@ -104,8 +107,10 @@ export async function startS3Stack(options: S3StackOptions): Promise<S3Stack> {
     worker.once("exit", (code) => reject(new Error(`the S3 worker exited (code ${code}) before it was ready`)));
   });
   let pending: ((n: number) => void)[] = [];
-  worker.on("message", (m: { type: string; injected?: number }) => {
+  let pendingBusy: ((n: number) => void)[] = [];
+  worker.on("message", (m: { type: string; injected?: number; busySeconds?: number }) => {
     if (m.type === "injected") for (const p of pending.splice(0)) p(m.injected ?? 0);
+    if (m.type === "busy") for (const p of pendingBusy.splice(0)) p(m.busySeconds ?? 0);
   });
   return {
     endpoint: ready.endpoint,
@@ -117,8 +122,14 @@ export async function startS3Stack(options: S3StackOptions): Promise<S3Stack> {
         pending.push(resolve);
         worker.postMessage("injected");
       }),
+    busySeconds: () =>
+      new Promise<number>((resolve) => {
+        pendingBusy.push(resolve);
+        worker.postMessage("busy");
+      }),
     async close() {
       pending = [];
+      pendingBusy = [];
       const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
       worker.postMessage("close");
       const timer = setTimeout(() => void worker.terminate(), 5000);
@@ -140,6 +151,7 @@ export async function serveS3Worker(): Promise<void> {
   const stack = await startHere((workerData as { options: S3StackOptions }).options);
   port.on("message", (m: string) => {
     if (m === "injected") void stack.injected().then((injected) => port.postMessage({ type: "injected", injected }));
+    if (m === "busy") port.postMessage({ type: "busy", busySeconds: performance.eventLoopUtilization().active / 1000 });
     if (m === "close") void stack.close().finally(() => process.exit(0));
   });
   const ready: Ready = { type: "ready", endpoint: stack.endpoint, proxyEndpoint: stack.proxyEndpoint, directory: stack.directory };

@@ -123,7 +123,12 @@ export interface Summary {
   };
   readonly settled: boolean;
   /** CPU seconds while the pipeline ran: the runner (interpreter, S3, endpoints, proxies) and each function's environments. */
-  readonly cpuSeconds: { readonly runner: number; readonly functions: Record<string, number> };
+  readonly cpuSeconds: {
+    readonly runner: number;
+    /** Of the runner: seconds its main thread (interpreter, endpoints, origin) and its S3 thread (s3rver) were busy. */
+    readonly runnerThreadsBusy: { readonly main: number; readonly s3?: number };
+    readonly functions: Record<string, number>;
+  };
   /** From the first message sent until the pipeline settled. */
   readonly wallTimeSeconds: number;
   /** The whole command: synth, servers, run, ledger (the build before it excluded). */
@@ -149,6 +154,7 @@ export interface SummaryInput {
   readonly config: Summary["config"];
   readonly settled: boolean;
   readonly runnerCpuSeconds: number;
+  readonly runnerThreadsBusy: { readonly main: number; readonly s3?: number };
   readonly extraProblems: readonly string[];
   readonly wallTimeMs: number;
   readonly totalMs: number;
@@ -208,7 +214,10 @@ export function buildSummary(i: SummaryInput): Summary {
     faults: i.faults,
     config: i.config,
     settled: i.settled,
-    cpuSeconds: { runner: round(i.runnerCpuSeconds, 1), functions: Object.fromEntries(i.pools.map((p) => [p.name, p.cpuSeconds])) },
+    cpuSeconds: {
+      runner: round(i.runnerCpuSeconds, 1),
+      runnerThreadsBusy: { main: round(i.runnerThreadsBusy.main, 1), ...(i.runnerThreadsBusy.s3 !== undefined ? { s3: round(i.runnerThreadsBusy.s3, 1) } : {}) },
+      functions: Object.fromEntries(i.pools.map((p) => [p.name, p.cpuSeconds])) },
     wallTimeSeconds: round(seconds, 2),
     totalSeconds: round(i.totalMs / 1000, 2),
     messagesPerSecond: round(seconds > 0 ? l.sent / seconds : 0, 2),
@@ -295,7 +304,8 @@ export function formatSummary(s: Summary): string {
     .map(([name, t]) => `${name} ${t.calls} calls, ${t.retried} retries (most for one call ${t.mostRetries}, exhausted ${t.retriesExhausted}), ${t.caught} caught${fmtMap(t.errors)}`)
     .join("\n  ");
   out.push(`Tasks (retry waits × ${s.config.retryScale}):\n  ${retries}`);
-  out.push(`CPU seconds: runner ${s.cpuSeconds.runner}; ${Object.entries(s.cpuSeconds.functions).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  const busy = s.cpuSeconds.runnerThreadsBusy;
+  out.push(`CPU seconds: runner ${s.cpuSeconds.runner} (main thread busy ${busy.main}s${busy.s3 !== undefined ? `, S3 thread ${busy.s3}s` : ""}); ${Object.entries(s.cpuSeconds.functions).map(([k, v]) => `${k} ${v}`).join(", ")}`);
   out.push(`Faults: ${s.faults.spec}; injected${fmtMap(s.faults.injected) || " nothing"}`);
   out.push(`Local overrides: ${Object.entries(s.config.overrides).map(([k, v]) => `${k} (${v})`).join("; ") || "none"}`);
   if (s.unexpected.length > 0) {
