@@ -26,7 +26,7 @@ const deps: FetcherDeps = {
 };
 
 if (config.allowPrivate.size > 0) {
-  observability.logger.warn(`${ENV.fetchAllowPrivate} exempts origins from the private-address guard (tests and local runs only)`, {
+  observability.logger.warn(`${ENV.fetchAllowPrivate} exempts origins from the address guard and the port rule (tests and local runs only)`, {
     origins: [...config.allowPrivate],
   });
 }

@@ -29,12 +29,16 @@ export function redactUrl(url: URL | string): string {
   return `${parsed.protocol}//${userinfo}${parsed.host}${parsed.pathname}${query}${fragment}`;
 }
 
-/** `scheme://…` up to whitespace, a quote or an angle bracket (how URLs sit in messages and JSON excerpts). */
-const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]*/gi;
+/**
+ * The patterns start only where a token starts (the lookbehinds), so the work
+ * stays linear in the text's length whatever it holds.
+ * `scheme://…` up to whitespace, a quote or an angle bracket (how URLs sit in messages and JSON excerpts).
+ */
+const URL_IN_TEXT = /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]*/gi;
 /** A query-like `?name=value` left outside a URL (a truncated excerpt that lost the scheme). */
 const QUERY_IN_TEXT = /\?[^\s"'<>`?#=]*=[^\s"'<>`]*/g;
 /** A `name:secret@host`-like credential left outside a URL (the same). */
-const USERINFO_IN_TEXT = /[^\s"'<>`/@:]+:[^\s"'<>`/@]*@/g;
+const USERINFO_IN_TEXT = /(?<=^|[\s"'<>`/@])[^\s"'<>`/@:]+:[^\s"'<>`/@]*@/g;
 
 /**
  * Redacts every URL-like part of free text. Works on the characters, not on a
