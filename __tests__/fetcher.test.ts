@@ -16,6 +16,7 @@ import { blockedReason, checkUrl, guardedLookup, originOf } from "../functions/f
 import { s3Client, sfnClient } from "../functions/shared/clients";
 import { FetchRefusedError, FetchTimeoutError } from "../functions/shared/errors";
 import { createObservability } from "../functions/shared/observability";
+import { redactText, redactUrl } from "../functions/shared/redact";
 import { startOriginServer, type OriginServer } from "../scripts/lib/origin-server";
 import { lambdaContext, quietObservability, sqsEvent, taskRecord } from "./helpers/lambda-events";
 
@@ -445,6 +446,26 @@ describe("origin answers and metadata", () => {
 
     expect(out.contentType).toBe("application/octet-stream");
     expect(s3Mock.commandCalls(PutObjectCommand)[0].args[0].input.ContentType).toBe("application/octet-stream");
+  });
+});
+
+describe("log redaction (shared/redact.ts)", () => {
+  test.each([
+    ["a URL with userinfo, query and fragment", "fetch of https://user:pass@ex.com:444/a/b?token=abc#frag failed", "fetch of https://[redacted]@ex.com:444/a/b?[redacted] failed"],
+    ["a URL without secrets (unchanged)", "http://127.0.0.1:8080/status answered 500", "http://127.0.0.1:8080/status answered 500"],
+    ["a truncated URL in a JSON excerpt", 'Unexpected token, "https://user:pass@ex"... is not valid JSON', 'Unexpected token, "https://[redacted]@ex"... is not valid JSON'],
+    ["an excerpt that lost the scheme, with a query", 'Unexpected token, "e.com/x?token=secret" is not valid', 'Unexpected token, "e.com/x?[redacted]" is not valid'],
+    ["an excerpt that lost the scheme, with userinfo", '"user:pass@"... is not valid JSON', '"[redacted]@"... is not valid JSON'],
+    ["several URLs", "from http://a/?t=1 to ftp://u@b/c", "from http://a/?[redacted] to ftp://[redacted]@b/c"],
+    ["text without URLs (unchanged)", "Error: something @ 3 ms; 50% done?", "Error: something @ 3 ms; 50% done?"],
+  ])("redactText: %s", (_name, text, expected) => {
+    expect(redactText(text)).toBe(expected);
+  });
+
+  test("redactUrl keeps scheme, host, port and path, and marks what it removed", () => {
+    expect(redactUrl(new URL("https://u:p@h.example:8443/p/q?x=1#f"))).toBe("https://[redacted]@h.example:8443/p/q?[redacted]#[redacted]");
+    expect(redactUrl("http://h.example/p")).toBe("http://h.example/p");
+    expect(redactUrl("not a url ?token=1")).toBe("not a url ?[redacted]");
   });
 });
 
