@@ -34,11 +34,11 @@ import {
   OriginUnavailableError,
   StorageUnavailableError,
 } from "../shared/errors";
+import { redactUrl } from "../shared/redact";
 import { describeError, isTransientError, NETWORK_ERROR_CODES } from "../shared/transient";
 import * as z from "zod/mini";
 import { describeIssues } from "../shared/validation";
 import type { FetcherConfig } from "./config";
-import { redactUrl } from "../shared/redact";
 import { checkUrl, guardedLookup } from "./guard";
 
 /**
