@@ -121,7 +121,7 @@ describe.each(["pipeline-dev", "pipeline-prod"])("%s dashboard", (stackName) => 
   });
 
   test("every metric of ours on it is one the functions' code emits, with the same namespace, name and dimensions", async () => {
-    const fns = Object.fromEntries(resources(stack(), "aws_lambda_function").map(([, f]) => [String(f.function_name).split("-").pop(), f.function_name as string]));
+    const fns: Record<string, string> = Object.fromEntries(resources(stack(), "aws_lambda_function").map(([, f]) => [String(f.function_name).split("-").pop(), String(f.function_name)]));
     const emitted: EmfMetric[] = [];
     const previous = { service: process.env.POWERTOOLS_SERVICE_NAME, disabled: process.env.POWERTOOLS_METRICS_DISABLED };
     process.env.POWERTOOLS_METRICS_DISABLED = "false";

@@ -55,7 +55,7 @@ export class PipelineFunction extends Construct {
     assertRetentionDays("logRetentionDays", props.logRetentionDays);
     const extra = props.environment ?? {};
     if (ENV.fetchAllowPrivate in extra) {
-      throw new Error(`environment must not set ${ENV.fetchAllowPrivate}: it disables the fetcher's private-address guard and is for local tests only`);
+      throw new Error(`environment must not set ${ENV.fetchAllowPrivate}: it exempts origins from the fetcher's private-address guard and from the fetch port rule (fetcher and fanout), and is for local tests only`);
     }
     if (props.vpc && (props.vpc.subnetIds.length === 0 || props.vpc.securityGroupIds.length === 0)) {
       throw new Error(`vpc needs at least one subnet and one security group (got ${props.vpc.subnetIds.length} subnets, ${props.vpc.securityGroupIds.length} security groups)`);

@@ -2,7 +2,7 @@
 import { ENV } from "../shared/contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { boolFromEnv, intFromEnv, stringFromEnv, type Env } from "../shared/env";
-import { parseOrigins } from "../fetcher/origins";
+import { parseOrigins } from "../shared/origins";
 
 export interface FanoutConfig extends RuntimeConfig {
   readonly stateMachineArn: string;

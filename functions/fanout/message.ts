@@ -5,7 +5,7 @@
 import { ENV, JOB_ID_PATTERN, KEYS, QUEUE_MAX_MESSAGE_BYTES, type ExecutionInput } from "../shared/contract";
 import * as z from "zod/mini";
 import { describeIssues } from "../shared/validation";
-import { portRefusal } from "../fetcher/origins";
+import { portRefusal } from "../shared/origins";
 import type { SqsRecord } from "./types";
 
 export interface MessageSchemaOptions {

@@ -3,7 +3,7 @@ import { ENV } from "../shared/contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { boolFromEnv, intFromEnv, type Env } from "../shared/env";
 import { loadWorkerConfig, type WorkerConfig } from "../shared/worker-config";
-import { parseOrigins } from "./origins";
+import { parseOrigins } from "../shared/origins";
 
 export interface FetcherConfig extends RuntimeConfig, WorkerConfig {
   readonly allowHttp: boolean;

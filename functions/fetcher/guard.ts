@@ -41,7 +41,7 @@ import * as net from "net";
 import * as ipaddr from "ipaddr.js";
 import { FetchRefusedError } from "../shared/errors";
 import { redactUrl } from "../shared/redact";
-import { originOf, portRefusal } from "./origins";
+import { originOf, portRefusal } from "../shared/origins";
 
 export { originOf };
 
