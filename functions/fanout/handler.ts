@@ -4,6 +4,7 @@
  * listed. Clients, config and schema live at module scope (validated at init).
  */
 import { s3Client, sfnClient } from "../shared/clients";
+import { ENV } from "../shared/contract";
 import { createObservability, instrument } from "../shared/observability";
 import { loadFanoutConfig } from "./config";
 import { createSchema, handleBatch, type FanoutDeps } from "./fanout";
@@ -18,5 +19,9 @@ const deps: FanoutDeps = {
   schema: createSchema(config),
   ...observability,
 };
+
+if (config.exemptOrigins.size > 0) {
+  observability.logger.warn(`${ENV.fetchAllowPrivate} exempts origins from the port rule (tests and local runs only)`, { origins: [...config.exemptOrigins] });
+}
 
 export const handler = instrument<SqsEvent, SqsBatchResponse>(observability, (event) => handleBatch(event, deps));
