@@ -74,7 +74,7 @@ describe("npm run local: the whole pipeline on loopback", () => {
   beforeAll(async () => {
     summary = await runLocal(
       small({
-        messages: 40,
+        messages: 30,
         itemsPerMessage: 2,
         badRatio: 0.1,
         badItemRatio: 0.1,
@@ -111,7 +111,7 @@ describe("npm run local: the whole pipeline on loopback", () => {
     expect(summary.lost).toBe(0);
     expect(summary.countedTwice).toBe(0);
     const l = summary.ledger;
-    expect(l.sent).toBe(40);
+    expect(l.sent).toBe(30);
     expect(l.succeeded + l.failed + l.rejected + l.dlq).toBe(l.sent);
     expect(l.balanced).toBe(true);
     expect(summary.ok).toBe(true);
@@ -119,8 +119,8 @@ describe("npm run local: the whole pipeline on loopback", () => {
 
   it("rejects the malformed messages into rejected/ and sends the poisoned one to the DLQ", () => {
     const malformed = planned.filter((p) => p.kind === "malformed");
-    expect(malformed).toHaveLength(4);
-    expect(summary.rejected.count).toBe(4);
+    expect(malformed).toHaveLength(3);
+    expect(summary.rejected.count).toBe(3);
     for (const p of malformed) expect(ledger.entries.find((e) => e.messageId === p.messageId)?.outcomes).toEqual(["rejected"]);
     const poisoned = planned.filter((p) => p.kind === "poison");
     expect(poisoned.length).toBeGreaterThanOrEqual(1);
@@ -135,7 +135,7 @@ describe("npm run local: the whole pipeline on loopback", () => {
 
   it("runs each job as a pointer execution over its manifest and writes a status.json that matches the manifest", () => {
     const good = planned.filter((p) => p.kind === "good");
-    expect(good.length).toBeGreaterThan(25);
+    expect(good.length).toBeGreaterThan(20);
     for (const p of good) {
       const execution = context.stateMachine.executions.get(p.jobId as string);
       expect(execution?.input).toEqual({ jobId: p.jobId, bucket: context.bucket, manifestKey: KEYS.manifest(p.jobId as string), itemCount: 2 });
@@ -283,9 +283,9 @@ describe("npm run local follows the synthesized configuration", () => {
   it("balances with stale task-token deliveries and killed workers: every item still succeeds, the stale copies are skipped", async () => {
     const summary = await runLocal(
       small({
-        messages: 6,
+        messages: 4,
         itemsPerMessage: 3,
-        faults: parseFaults("stale-token:0.3,worker-kill:0.2"),
+        faults: parseFaults("stale-token:0.3,worker-kill:0.25"),
         seed: 5,
         // A killed task's message comes back after the work queue's visibility timeout: 720 s / 1800 s → 1.1 s / 2.7 s.
         timeScale: 0.0015,
@@ -296,8 +296,8 @@ describe("npm run local follows the synthesized configuration", () => {
     expect(summary.problems).toEqual([]);
     expect(summary.ok).toBe(true);
     expect(summary.lost).toBe(0);
-    expect(summary.ledger).toMatchObject({ sent: 6, succeeded: 6, failed: 0, balanced: true });
-    expect(summary.items).toMatchObject({ total: 18, failed: 0 });
+    expect(summary.ledger).toMatchObject({ sent: 4, succeeded: 4, failed: 0, balanced: true });
+    expect(summary.items).toMatchObject({ total: 12, failed: 0 });
     expect(summary.faults.injected["stale-token"]).toBeGreaterThan(0);
     expect(summary.faults.injected["worker-kill"]).toBeGreaterThan(0);
     // Every stale copy came back to a closed token and was acknowledged without a second answer.

@@ -148,7 +148,7 @@ export class LambdaPool {
     this.release(env);
   }
 
-  async invoke(event: unknown, control: { readonly killAfterMs?: number } = {}): Promise<InvokeOutcome> {
+  async invoke(event: unknown, control: { readonly killAfterMs?: number; readonly onStart?: () => void } = {}): Promise<InvokeOutcome> {
     if (this.closed) throw new Error(`${this.options.name}: pool is closed`);
     if (this.admitted >= this.options.reservedConcurrency) {
       this.counts.throttles++;
@@ -160,6 +160,7 @@ export class LambdaPool {
     const admittedAt = performance.now();
     try {
       const env = await this.acquire();
+      control.onStart?.();
       const startedAt = performance.now();
       this.waitMs += startedAt - admittedAt;
       this.running++;

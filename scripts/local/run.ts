@@ -310,11 +310,11 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       const mapping = new EventSourceMapping(
         queue,
         { batchSize: m.batchSize, maximumConcurrency: m.maximumConcurrency, reportBatchItemFailures: m.reportBatchItemFailures, queueArn: q.arn, region: model.region },
-        async (event) => {
+        async (event, started) => {
           // worker-kill: only a message's first receive, so its redelivery can succeed.
           const first = event.Records.every((r) => r.attributes.ApproximateReceiveCount === "1");
           const kill = killRate > 0 && first && killRandom() < killRate ? { killAfterMs: 5 + Math.floor(killRandom() * 25) } : {};
-          const outcome = await pool.invoke(event, kill);
+          const outcome = await pool.invoke(event, { ...kill, onStart: started });
           if (outcome.ok) return { ok: true, result: outcome.result };
           return { ok: false, reason: outcome.throttled ? "Lambda.TooManyRequestsException" : outcome.error.name };
         },

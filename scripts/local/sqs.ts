@@ -185,6 +185,16 @@ export class LocalQueue {
     this.settle(receiptHandle);
   }
 
+  /** Restarts an in-flight delivery's visibility timeout from now (as ChangeMessageVisibility would). */
+  restartVisibility(receiptHandle: string, now = Date.now()): void {
+    const held = this.handles.get(receiptHandle);
+    if (!held || held.message.state !== "queued" || held.message.receiveCount === 0) return;
+    // Only the latest delivery of a message owns its visibility (a duplicate copy does not move it).
+    if (receiptHandle !== `${held.message.messageId}#${held.message.deliveries}`) return;
+    held.message.visibleAt = now + this.options.visibilityTimeoutMs;
+    this.invisible.add(held.message);
+  }
+
   /** The delivery is over without a delete: the message comes back when its visibility timeout ends. */
   abandon(receiptHandle: string): void {
     this.settle(receiptHandle);
@@ -270,7 +280,12 @@ export function sqsRecord(d: Delivery, queueArn: string, region: string) {
   };
 }
 
-export type MappingInvoke = (event: { Records: ReturnType<typeof sqsRecord>[] }) => Promise<
+/**
+ * Invokes the function with a batch. `started` is called when the invocation gets an execution
+ * environment: in AWS that is at once, locally it may wait for one of the few processes, and the
+ * batch's visibility timeout is restarted then, so a local wait is not mistaken for a slow invocation.
+ */
+export type MappingInvoke = (event: { Records: ReturnType<typeof sqsRecord>[] }, started: () => void) => Promise<
   { ok: true; result: unknown } | { ok: false; reason: string }
 >;
 
@@ -352,7 +367,9 @@ export class EventSourceMapping {
     const event = { Records: batch.map((d) => sqsRecord(d, this.options.queueArn, this.options.region)) };
     let failed: Set<string> | "all";
     try {
-      const outcome = await this.invoke(event);
+      const outcome = await this.invoke(event, () => {
+        for (const d of batch) this.queue.restartVisibility(d.receiptHandle);
+      });
       failed = outcome.ok ? this.failuresOf(outcome.result, batch) : this.invocationFailed(outcome.reason);
     } catch (error) {
       failed = this.invocationFailed(String(error));
