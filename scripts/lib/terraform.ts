@@ -214,20 +214,3 @@ export function terraformAsync(stackDir: string, args: readonly string[], env: N
   });
 }
 
-/**
- * `terraform init` and `plan` of one stack; stops at the first failure. `plan`
- * validates the configuration itself, so a separate `validate` (another
- * provider start-up, seconds per stack) would prove nothing more.
- */
-export async function initPlan(
-  stackDir: string,
-  opts: TerraformRunOptions & { planFile?: string },
-): Promise<{ step: "init" | "plan"; result: TerraformResult }> {
-  if (opts.offline) prepareOffline(stackDir);
-  const env = terraformEnv(opts);
-  const init = await terraformAsync(stackDir, ["init", "-input=false", "-no-color", "-reconfigure"], env);
-  if (!init.ok) return { step: "init", result: init };
-  const planArgs = ["plan", "-input=false", "-no-color", "-lock=false"];
-  if (opts.planFile) planArgs.push(`-out=${opts.planFile}`);
-  return { step: "plan", result: await terraformAsync(stackDir, planArgs, env) };
-}
