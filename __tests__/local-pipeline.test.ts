@@ -16,6 +16,8 @@ import { EventSourceMapping, LocalQueue } from "../scripts/local/sqs";
 import type { Summary } from "../scripts/local/summary";
 import { readPipeline, stackFile } from "../scripts/local/synth";
 import { projectConfig } from "../modules/config/environments";
+import type { StateMachineDefinition } from "../modules/workflow/asl";
+import { childMachines, maxHistoryEvents } from "../modules/workflow/history";
 import { devWith, synthProject, type SynthResult } from "./helpers/synth";
 
 jest.setTimeout(120_000);
@@ -208,6 +210,14 @@ describe("npm run local: the whole pipeline on loopback", () => {
       expect(limits.mostHistoryEvents[kind].events).toBeLessThan(SFN_MAX_HISTORY_EVENTS / 100);
     }
     expect(summary.stateMachine.mapRuns.peakInFlight).toBeLessThanOrEqual(summary.stateMachine.mapMaxConcurrency as number);
+  });
+
+  it("never counts more history events than budget rule 11 bounds at synth, for the parent and for a child", () => {
+    const definition = context.model.definition as StateMachineDefinition;
+    const [child] = childMachines(definition);
+    const limits = summary.stateMachine.limits;
+    expect(limits.mostHistoryEvents.parent.events).toBeLessThanOrEqual(maxHistoryEvents(definition));
+    expect(limits.mostHistoryEvents.child.events).toBeLessThanOrEqual(maxHistoryEvents(child.machine));
   });
 });
 

@@ -5,20 +5,25 @@
  */
 import type { State, StateMachineDefinition, TaskState } from "./asl";
 
-/** History events, by what produces them. */
+/** History events, by what produces them (STANDARD workflows). */
 export const HISTORY_EVENTS = {
-  /** ExecutionStarted + ExecutionSucceeded | ExecutionFailed. */
+  /** ExecutionStarted + ExecutionSucceeded | ExecutionFailed | ExecutionAborted | ExecutionTimedOut. */
   execution: 2,
-  /** <Type>StateEntered + <Type>StateExited, for every state but Fail. */
+  /** <Type>StateEntered + <Type>StateExited, for every state but Fail (a state that fails the execution has no Exited). */
   state: 2,
-  /** FailStateEntered (the execution's end is counted in `execution`). */
+  /** FailStateEntered only (the execution's end is counted in `execution`). */
   failState: 1,
   /** One attempt of a callback task (`.waitForTaskToken`): TaskScheduled, TaskStarted, TaskSubmitted, TaskSucceeded | TaskFailed | TaskTimedOut. */
   callbackTaskAttempt: 4,
-  /** One attempt of a request-response task: TaskScheduled, TaskStarted, TaskSucceeded | TaskFailed. */
+  /** One attempt of a request-response task (e.g. `aws-sdk:s3:putObject`): TaskScheduled, TaskStarted, TaskSucceeded | TaskFailed | TaskTimedOut. */
   requestResponseTaskAttempt: 3,
-  /** A Distributed Map in its parent: MapRunStarted + MapRunSucceeded | MapRunFailed (its items are child executions). */
+  /** A Distributed Map in its parent, per map run (each attempt): MapRunStarted + MapRunSucceeded | MapRunFailed. Its items are child executions, with histories of their own. */
   mapRun: 2,
+  /** An inline Map (not in this definition; the local runner counts it): MapStateStarted + MapStateSucceeded | MapStateFailed, and per iteration MapIterationStarted + MapIterationSucceeded | MapIterationFailed. */
+  inlineMap: 2,
+  inlineMapIteration: 2,
+  /** A Parallel state (likewise): ParallelStateStarted + ParallelStateSucceeded | ParallelStateFailed. */
+  parallel: 2,
 } as const;
 
 type Machine = Pick<StateMachineDefinition, "StartAt" | "States">;

@@ -10,32 +10,14 @@
  *    event (`States.Runtime`, "The execution reached the maximum number of
  *    history events (25000).").
  *
- * `HISTORY_EVENTS` is the one table of what adds events to a history; the
+ * `HISTORY_EVENTS` (modules/workflow/history.ts) is the one table of what adds events to a history; the
  * interpreter's event log and the runner's task handlers report into a
  * `HistoryCounter` through it.
  */
 import { SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../../functions/shared/contract";
 
-/** History events, by what produces them (STANDARD workflows). */
-export const HISTORY_EVENTS = {
-  /** ExecutionStarted + ExecutionSucceeded | ExecutionFailed | ExecutionAborted | ExecutionTimedOut. */
-  execution: 2,
-  /** <Type>StateEntered + <Type>StateExited, for every state but Fail (a state that fails the execution has no Exited). */
-  state: 2,
-  /** FailStateEntered only (the execution's end is counted in `execution`). */
-  failState: 1,
-  /** One attempt of a callback task (`.waitForTaskToken`): TaskScheduled, TaskStarted, TaskSubmitted, TaskSucceeded | TaskFailed | TaskTimedOut. */
-  callbackTaskAttempt: 4,
-  /** One attempt of a request-response task (e.g. `aws-sdk:s3:putObject`): TaskScheduled, TaskStarted, TaskSucceeded | TaskFailed | TaskTimedOut. */
-  requestResponseTaskAttempt: 3,
-  /** A Distributed Map in its parent, per map run (each attempt): MapRunStarted + MapRunSucceeded | MapRunFailed. Its items are child executions, with histories of their own. */
-  mapRun: 2,
-  /** An inline Map: MapStateStarted + MapStateSucceeded | MapStateFailed, and per iteration MapIterationStarted + MapIterationSucceeded | MapIterationFailed. */
-  inlineMap: 2,
-  inlineMapIteration: 2,
-  /** A Parallel state: ParallelStateStarted + ParallelStateSucceeded | ParallelStateFailed. */
-  parallel: 2,
-} as const;
+/** The one table of what adds history events (budget rule 11 counts with it too). */
+export { HISTORY_EVENTS } from "../../modules/workflow/history";
 
 /** The error of a state whose input or output is over the payload limit (uncatchable). */
 export const DATA_LIMIT_ERROR = "States.DataLimitExceeded";
