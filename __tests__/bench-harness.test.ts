@@ -100,7 +100,7 @@ describe("report", () => {
     expect(byName("bundles")?.pass).toBe(true);
   });
 
-  test("writes latest.json in the issue's shape and a markdown table", () => {
+  test("writes latest.json in its documented shape and a markdown table", () => {
     const ratios = computeRatios(rows);
     const results: Results = {
       machine: { cpus: 2, cpuModel: "test", memGb: 1, node: process.version, os: "test" },

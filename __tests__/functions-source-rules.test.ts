@@ -1,5 +1,5 @@
 /**
- * Grep-able rules over the function sources (DESIGN.md, runtime rules): SDK
+ * Grep-able rules over the function sources (docs/design.md, runtime rules): SDK
  * clients are constructed only in functions/shared/clients.ts (at module scope,
  * never per invocation), no Promise.all fans out over anything — bounded
  * work goes through functions/shared/bounded.ts — and task tokens are answered

@@ -16,7 +16,7 @@ import { sqsEvent, taskRecord, taskToken } from "./lambda-events";
 
 export const BUCKET = "work-bucket";
 export const MAX_SOCKETS = 16;
-/** The bound the issue sets: peak open fds ≤ MAX_SOCKETS + 40. */
+/** The fd bound of the integration tests: peak open fds ≤ MAX_SOCKETS + 40. */
 export const FD_LIMIT = MAX_SOCKETS + 40;
 
 /** The bundle's index.js (built if missing; bundles are written atomically, so a concurrent rebuild is safe). */
