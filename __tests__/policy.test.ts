@@ -292,7 +292,9 @@ describe.each(pipelines)("%s: hardening", (name) => {
         // Lambda execution roles are assumed by the Lambda service for the function itself: AWS documents no source condition for them.
         if (service === "lambda.amazonaws.com") continue;
         expect({ id, service, account: st.Condition?.StringEquals?.["aws:SourceAccount"] }).toEqual({ id, service, account: expect.anything() });
-        if (service === "states.amazonaws.com") expect(st.Condition.ArnLike["aws:SourceArn"]).toMatch(/:stateMachine:fanout-pipeline-[a-z0-9]+$/);
+        if (service === "states.amazonaws.com") {
+          for (const arn of asList(st.Condition.ArnLike["aws:SourceArn"]) as string[]) expect(arn).toMatch(/:(stateMachine|mapRun):fanout-pipeline-[a-z0-9]+(\/\*)?$/);
+        }
       }
     }
   });

@@ -193,7 +193,13 @@ describe("Workflow construct", () => {
         Action: "sts:AssumeRole",
         Condition: {
           StringEquals: { "aws:SourceAccount": "123456789012" },
-          ArnLike: { "aws:SourceArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:wf" },
+          ArnLike: {
+            "aws:SourceArn": [
+              "arn:aws:states:eu-west-1:123456789012:stateMachine:wf",
+              "arn:aws:states:eu-west-1:123456789012:stateMachine:wf/*",
+              "arn:aws:states:eu-west-1:123456789012:mapRun:wf/*",
+            ],
+          },
         },
       },
     ]);

@@ -83,10 +83,17 @@ export class Workflow extends Construct {
     if (!/^\d{12}$/.test(props.account)) throw new Error(`account ("${props.account}") must be a 12-digit AWS account id`);
     const role = new IamRole(this, "role", {
       name: `${props.name}-sfn`,
-      // Only this state machine (its executions and Distributed Map children) may assume the role.
+      // Only this state machine may assume the role: its executions, and its Distributed Map's child
+      // executions, which may come under the map run's ARN (`mapRun:<name>/<label>:<id>`).
       assumeRolePolicy: assumeRolePolicy("states.amazonaws.com", {
         StringEquals: { "aws:SourceAccount": props.account },
-        ArnLike: { "aws:SourceArn": `arn:aws:states:${props.region}:${props.account}:stateMachine:${props.name}` },
+        ArnLike: {
+          "aws:SourceArn": [
+            `arn:aws:states:${props.region}:${props.account}:stateMachine:${props.name}`,
+            `arn:aws:states:${props.region}:${props.account}:stateMachine:${props.name}/*`,
+            `arn:aws:states:${props.region}:${props.account}:mapRun:${props.name}/*`,
+          ],
+        },
       }),
     });
     const policy = new IamRolePolicy(this, "policy", {
