@@ -13,6 +13,7 @@ import { loadProcessorConfig } from "../functions/processor/config";
 import { finalize } from "../functions/processor/finalize";
 import { dashboardBody } from "../modules/dashboard";
 import { projectConfig } from "../modules/config/environments";
+import { captureOutput } from "./helpers/captured-output";
 import { FUNCTION_TEST_ENV } from "./helpers/function-env";
 import { resources, synthProject, type SynthResult, type TfJson } from "./helpers/synth";
 
@@ -42,18 +43,15 @@ interface EmfMetric {
 
 /** Runs `fn` and returns the EMF metrics Powertools wrote to stdout meanwhile. */
 async function capturedEmf(fn: () => Promise<void>): Promise<EmfMetric[]> {
-  const lines: string[] = [];
-  const write = jest.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
+  const output = captureOutput();
   try {
     await fn();
   } finally {
-    write.mockRestore();
+    output.restore();
   }
+  const lines = output.lines;
   const out: EmfMetric[] = [];
-  for (const line of lines.join("").split("\n").filter((l) => l.includes('"_aws"'))) {
+  for (const line of lines.filter((l) => l.includes('"_aws"'))) {
     const doc = JSON.parse(line);
     for (const directive of doc._aws.CloudWatchMetrics) {
       const dimensions = Object.fromEntries((directive.Dimensions as string[][]).flat().map((d) => [d, String(doc[d])]));

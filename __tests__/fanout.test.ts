@@ -3,6 +3,7 @@
  * rejected/, duplicates count as done, transient failures come back as partial
  * batch failures, and no record is ever dropped.
  */
+import { capturedObservability } from "./helpers/captured-output";
 import { FUNCTION_TEST_ENV } from "./helpers/function-env";
 import { Readable } from "stream";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -12,29 +13,11 @@ import { loadFanoutConfig, type FanoutConfig } from "../functions/fanout/config"
 import { createSchema, handleBatch, type FanoutDeps } from "../functions/fanout/fanout";
 import { s3Client, sfnClient } from "../functions/shared/clients";
 import { MANIFEST_METADATA, METRICS, QUEUE_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
-import { createObservability } from "../functions/shared/observability";
 import { jobMessage, lambdaContext, quietObservability, sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 const s3Mock = mockClient(S3Client);
 const sfnMock = mockClient(SFNClient);
 
-/**
- * A logger as the functions create it (createObservability), at DEBUG, whose
- * output lines (stdout and stderr) are collected: what CloudWatch Logs would receive.
- */
-function capturedObservability() {
-  const saved = process.env.POWERTOOLS_LOG_LEVEL;
-  process.env.POWERTOOLS_LOG_LEVEL = "DEBUG";
-  const observability = createObservability("fanout");
-  process.env.POWERTOOLS_LOG_LEVEL = saved;
-  const lines: string[] = [];
-  const collect = (chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split("\n").filter(Boolean));
-    return true;
-  };
-  const spies = [jest.spyOn(process.stdout, "write").mockImplementation(collect), jest.spyOn(process.stderr, "write").mockImplementation(collect)];
-  return { ...observability, lines, restore: () => spies.forEach((spy) => spy.mockRestore()) };
-}
 
 function deps(overrides: Partial<FanoutConfig> = {}): FanoutDeps {
   const config = { ...loadFanoutConfig(FUNCTION_TEST_ENV), ...overrides };
@@ -345,7 +328,7 @@ describe("fanout", () => {
       JSON.stringify({ items: [{ url: "https://user:pass@example.com:8443/?token=SECRET-4" }] }),
     ];
     const records = bodies.map((body) => sqsRecord(body));
-    const logs = capturedObservability();
+    const logs = capturedObservability("fanout");
 
     // WHEN the fanout rejects them
     try {

@@ -3,6 +3,7 @@
  * DNS-rebinding-safe lookup, and the fetch logic against a local origin on
  * 127.0.0.1 with S3 mocked. No test connects anywhere but 127.0.0.1.
  */
+import { capturedObservability } from "./helpers/captured-output";
 import { FUNCTION_TEST_ENV } from "./helpers/function-env";
 import { createHash } from "crypto";
 import * as http from "http";
@@ -15,7 +16,6 @@ import { Deadline, createFetchAgents, fetchToS3, safeContentType, statusError, t
 import { blockedReason, checkUrl, guardedLookup, originOf } from "../functions/fetcher/guard";
 import { s3Client, sfnClient } from "../functions/shared/clients";
 import { FetchRefusedError, FetchTimeoutError } from "../functions/shared/errors";
-import { createObservability } from "../functions/shared/observability";
 import { redactText, redactUrl } from "../functions/shared/redact";
 import { startOriginServer, type OriginServer } from "../scripts/lib/origin-server";
 import { lambdaContext, quietObservability, sqsEvent, taskRecord } from "./helpers/lambda-events";
@@ -49,24 +49,6 @@ function deps(overrides: Partial<FetcherConfig> = {}, lookup = guardedLookup()):
   return { s3: s3Client(), sfn: sfnClient(), config, agents: createFetchAgents(config), lookup, ...quietObservability() };
 }
 
-/**
- * A logger as the functions create it (createObservability), at DEBUG, whose
- * output lines are collected: what CloudWatch Logs would receive.
- */
-function capturedObservability() {
-  const saved = process.env.POWERTOOLS_LOG_LEVEL;
-  process.env.POWERTOOLS_LOG_LEVEL = "DEBUG";
-  const observability = createObservability("fetcher");
-  process.env.POWERTOOLS_LOG_LEVEL = saved;
-  const lines: string[] = [];
-  const collect = (chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split("\n").filter(Boolean));
-    return true;
-  };
-  // Powertools writes debug and info to stdout, warn and error to stderr.
-  const spies = [jest.spyOn(process.stdout, "write").mockImplementation(collect), jest.spyOn(process.stderr, "write").mockImplementation(collect)];
-  return { ...observability, lines, restore: () => spies.forEach((spy) => spy.mockRestore()) };
-}
 
 /** A resolver that answers `addresses` for any name and counts calls. */
 function fakeResolver(...answers: string[][]) {
@@ -471,7 +453,7 @@ describe("log redaction (shared/redact.ts)", () => {
 
 describe("fetcher logs are redacted", () => {
   test("the redirect, fetched and failure lines carry no userinfo and no query string", async () => {
-    const logs = capturedObservability();
+    const logs = capturedObservability("fetcher");
     try {
       const d = { ...deps(), logger: logs.logger, metrics: logs.metrics };
       const target = `http://user:pass@127.0.0.1:${origin.port}/text?lines=1&token=SECRET`;
