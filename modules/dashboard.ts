@@ -154,8 +154,6 @@ export function dashboardBody(p: DashboardProps): DashboardBody {
  * budget's ceiling; executions started, succeeded, failed; item outcomes.
  */
 export class Dashboard extends Construct {
-  readonly dashboardName: string;
-
   constructor(scope: Construct, id: string, props: DashboardProps) {
     super(scope, id);
     if (!/^[A-Za-z0-9_-]{1,255}$/.test(props.name)) {
@@ -164,10 +162,9 @@ export class Dashboard extends Construct {
     if (props.queues.length === 0 || props.functions.length === 0) {
       throw new Error(`dashboard needs at least one queue and one function (given ${props.queues.length} and ${props.functions.length})`);
     }
-    const dashboard = new CloudwatchDashboard(this, "dashboard", {
+    new CloudwatchDashboard(this, "dashboard", {
       dashboardName: props.name,
       dashboardBody: JSON.stringify(dashboardBody(props)),
     });
-    this.dashboardName = dashboard.dashboardName;
   }
 }

@@ -122,8 +122,6 @@ export class Network extends Construct {
   public readonly processorSecurityGroupId: string;
   /** The Step Functions interface endpoint of the isolated VPC (its policy: `allowTaskTokenCalls`). */
   public readonly stepFunctionsEndpointId: string;
-  /** Its security group: ingress 443 from the processor's group only. */
-  public readonly stepFunctionsEndpointSecurityGroupId: string;
   /** Prefix list of S3 in the region, from the isolated VPC's gateway endpoint. */
   public readonly s3PrefixListId: string;
   /** The S3 gateway endpoints (their policies: `limitS3Endpoints`; `aws:SourceVpce` in bucket policies). */
@@ -370,7 +368,6 @@ export class Network extends Construct {
     this.stepFunctionsEndpointId = sfnEndpoint.id;
     this.egressS3EndpointId = egressS3.id;
     this.isolatedS3EndpointId = isolatedS3.id;
-    this.stepFunctionsEndpointSecurityGroupId = sfnEndpointSg.id;
   }
 
   /**

@@ -155,11 +155,6 @@ export class PipelineQueue extends Construct {
       Resource: this.queueArn,
     };
   }
-
-  /** What a sender needs to send to this queue. */
-  sendStatement(sid: string): PolicyStatement {
-    return { Sid: sid, Effect: "Allow", Action: "sqs:SendMessage", Resource: this.queueArn };
-  }
 }
 
 /**
