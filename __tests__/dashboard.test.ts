@@ -170,7 +170,7 @@ describe.each(["pipeline-dev", "pipeline-prod"])("%s dashboard", (stackName) => 
 });
 
 describe("dashboardBody", () => {
-  test("a widget that names a metric the code does not publish would be caught: the custom lines use the contract's names", () => {
+  test("its metrics of ours are exactly the three the contract names (fds, items succeeded, items failed)", () => {
     const body = dashboardBody({
       name: "x",
       region: "eu-west-1",
