@@ -5,7 +5,7 @@
  */
 import { spawn } from "child_process";
 import * as path from "path";
-import { startFdSampler, type FdSample } from "./fd-sampler";
+import { startFdSampler, type FdSample } from "../../scripts/lib/fd-sampler";
 import type { ServersProcess } from "./servers-client";
 import type { Variant, WorkerResult } from "../fd-worker";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
@@ -122,7 +122,7 @@ export async function runFdCell(options: FdCellOptions): Promise<FdCellDetail> {
     if (ready && "ready" in ready) {
       await sampler.started();
       await options.servers.reset();
-      sampler.reset();
+      await sampler.reset();
       child.stdin?.write("go\n");
       const done = await waitFor("result");
       if (done && "result" in done) result = done.result as WorkerResult;

@@ -20,7 +20,7 @@ import * as fs from "fs";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../../scripts/lib/lambda-child";
 import { startSfnEndpoint, type SfnEndpoint } from "../../scripts/lib/sfn-endpoint";
-import { startFdSampler } from "./fd-sampler";
+import { startFdSampler } from "../../scripts/lib/fd-sampler";
 import type { ServersProcess } from "./servers-client";
 import { median, round } from "./stats";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
@@ -275,7 +275,7 @@ export async function processorPath(bundle: string, env: Record<string, string>,
       const sampler = startFdSampler(child.pid);
       await sampler.started();
       await servers.reset();
-      sampler.reset();
+      await sampler.reset();
       const task = tasks.task({ jobId: "bench-proc", index: 0 });
       const start = performance.now();
       const result = await child.invoke(task.event);
@@ -312,7 +312,7 @@ export async function fanoutPath(bundle: string, env: Record<string, string>, se
     await sampler.started();
     const before = await servers.executions();
     await servers.reset();
-    sampler.reset();
+    await sampler.reset();
     const start = performance.now();
     const results = await Promise.all(
       Array.from({ length: batches }, (_, b) => child.invoke<{ batchItemFailures: unknown[] }>(sqsBatch(b, size))),

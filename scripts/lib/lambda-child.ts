@@ -3,11 +3,12 @@
  * process under `ulimit -n` (1024, as in Lambda), like a warm execution
  * environment: the bundle is loaded once (init), then invoked as many times as
  * asked, over an IPC channel. A worker thread samples the child's open file
- * descriptors from /proc/<pid>/fd every few milliseconds — in its own event loop,
- * so a busy parent (an in-process S3 server) does not delay the samples.
+ * descriptors from /proc/<pid>/fd every few milliseconds (./fd-sampler.ts: one
+ * thread for every child), so a busy parent (an in-process S3 server) does not
+ * delay the samples.
  */
 import { spawn, type ChildProcess } from "child_process";
-import { Worker } from "worker_threads";
+import { startFdSampler, type FdSample } from "./fd-sampler";
 
 /** The child's side: load the bundle, answer invokes, report init errors and crashes. */
 const CHILD_RUNTIME = `
@@ -38,28 +39,6 @@ process.on("message", async (msg) => {
 process.send({ type: "ready", initError });
 `;
 
-/** The sampler's side (worker thread): count /proc/<pid>/fd entries on a timer. */
-const SAMPLER = `
-const { parentPort, workerData } = require("worker_threads");
-const fs = require("fs");
-// On Linux this renices only the calling thread: the sampler keeps its period on
-// a busy machine. Needs privileges; without them the sampler runs at normal priority.
-try { require("os").setPriority(-10); } catch {}
-let peak = 0, samples = 0, last = 0, lastAt = 0, maxGapMs = 0, lateSamples = 0;
-const tick = () => {
-  const now = performance.now();
-  try { last = fs.readdirSync("/proc/" + workerData.pid + "/fd").length; } catch { return; }
-  if (lastAt) { maxGapMs = Math.max(maxGapMs, now - lastAt); if (now - lastAt > 10) lateSamples++; }
-  lastAt = now; samples++; peak = Math.max(peak, last);
-};
-tick();
-setInterval(tick, workerData.intervalMs);
-parentPort.on("message", (m) => {
-  if (m === "reset") { peak = last; samples = 0; maxGapMs = 0; lateSamples = 0; lastAt = 0; tick(); }
-  parentPort.postMessage({ peak, samples, last, maxGapMs, lateSamples });
-});
-`;
-
 export type InvokeResult<T> =
   | { readonly ok: true; readonly result: T }
   | { readonly ok: false; readonly error: { readonly name: string; readonly message: string } };
@@ -71,7 +50,7 @@ export interface FdStats {
   readonly samples: number;
   /** Longest time between two samples, in ms. */
   readonly maxGapMs: number;
-  /** Samples that came more than 10 ms after the previous one (a busy machine). */
+  /** Samples that came 10 ms or more after the previous one (a busy machine). */
   readonly lateSamples: number;
 }
 
@@ -141,12 +120,8 @@ export async function startLambdaChild(options: LambdaChildOptions): Promise<Lam
 
   const { initError } = await ready;
   const pid = child.pid as number;
-  const sampler = new Worker(SAMPLER, { eval: true, workerData: { pid, intervalMs: options.sampleEveryMs ?? 5 } });
-  const ask = (message: string) =>
-    new Promise<FdStats>((resolve) => {
-      sampler.once("message", resolve);
-      sampler.postMessage(message);
-    });
+  const sampler = startFdSampler(pid, options.sampleEveryMs ?? 5);
+  const stats = (f: FdSample): FdStats => ({ peak: f.peak, last: f.last, samples: f.samples, maxGapMs: f.maxGapMs, lateSamples: f.gapsOver10Ms });
 
   return {
     pid,
@@ -159,12 +134,15 @@ export async function startLambdaChild(options: LambdaChildOptions): Promise<Lam
         child.send({ type: "invoke", id, event });
       });
     },
-    fds: () => ask("report"),
-    resetFds: () => ask("reset"),
+    fds: async () => stats(sampler.read()),
+    async resetFds() {
+      await sampler.reset();
+      return stats(sampler.read());
+    },
     output: () => output,
     exited: () => exit,
     async close() {
-      await sampler.terminate();
+      await sampler.stop();
       if (exit) return;
       const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
       child.send({ type: "exit" });
