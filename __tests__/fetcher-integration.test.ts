@@ -4,6 +4,8 @@
  * over real HTTP, storing into a loopback S3 server and answering each task
  * token at a loopback Step Functions endpoint. Only 127.0.0.1 is ever connected
  * to: every other address in here must be refused before a connection is attempted.
+ *
+ * @slow (starts first: __tests__/helpers/sequencer.js)
  */
 import { createHash } from "crypto";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";

@@ -5,6 +5,8 @@
  * the Step Functions endpoint on 127.0.0.1, with faults on. Asserts the ledger
  * balances, every status.json matches its manifest, a duplicate delivery makes
  * one execution, nothing is throttled, and no execution comes near AWS's limits.
+ *
+ * @slow (starts first: __tests__/helpers/sequencer.js)
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ERRORS, KEYS, OUTCOME_MISSING_ERROR, SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../functions/shared/contract";

@@ -3,6 +3,8 @@
  * destroy, and a synthesized change that would replace the work bucket fails the
  * command with the warning line. Skipped, loudly, only where no terraform binary
  * exists. Credential detection (which picks the mode) is tested without Terraform.
+ *
+ * @slow (starts first: __tests__/helpers/sequencer.js)
  */
 import { spawnSync } from "child_process";
 import { buildSync } from "esbuild";

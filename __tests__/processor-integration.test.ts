@@ -4,6 +4,8 @@
  * Functions endpoint on 127.0.0.1: thousands of chunk PUTs in one invocation
  * while the parent samples the child's open file descriptors, each task token
  * answered at the endpoint, and Finalize building status.json from S3.
+ *
+ * @slow (starts first: __tests__/helpers/sequencer.js)
  */
 import { OUTCOME_MISSING_ERROR } from "../functions/shared/contract";
 import { createHash } from "crypto";
