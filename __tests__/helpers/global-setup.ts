@@ -1,7 +1,10 @@
 /**
  * Runs once before the suite: gives this run a temporary folder of its own
  * (every test worker inherits it as TMPDIR, so whatever the tests and cdktf's
- * `Testing.*` leave behind lands there and the teardown removes just that),
+ * `Testing.*` leave behind lands there and the teardown removes just that) —
+ * in memory (/dev/shm) when the machine has room there: the suite writes and
+ * removes thousands of small files (synth outputs, s3rver's objects), cheaper
+ * on tmpfs than on a journaled disk —
  * bundles the functions (tests run the bundles) and, when TF_PROVIDER_MIRROR is
  * unset, finds the filesystem mirror holding the pinned AWS provider once, so
  * the offline Terraform tests run offline (workers inherit it too).
@@ -15,8 +18,24 @@ import { ensureProviderMirror, findTerraform } from "../../scripts/lib/terraform
 /** The environment variable naming this run's temporary folder (read by the teardown). */
 export const RUN_TMP_ENV = "FANOUT_TEST_RUN_TMPDIR";
 
+/** tmpfs free space the suite needs (it writes a few hundred MB at most; Docker's default /dev/shm is 64 MB). */
+const MIN_MEMORY_TMP_BYTES = 2 * 1024 ** 3;
+
+/** /dev/shm when it is a writable folder with room, else the system temporary folder. */
+function scratchRoot(): string {
+  const shm = "/dev/shm";
+  try {
+    fs.accessSync(shm, fs.constants.W_OK);
+    const { bavail, bsize } = fs.statfsSync(shm);
+    if (bavail * bsize >= MIN_MEMORY_TMP_BYTES) return shm;
+  } catch {
+    // no /dev/shm (macOS, Windows) or not writable
+  }
+  return os.tmpdir();
+}
+
 export default function globalSetup(): void {
-  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "fanout-test-run-"));
+  const runDir = fs.mkdtempSync(path.join(scratchRoot(), "fanout-test-run-"));
   process.env[RUN_TMP_ENV] = runDir;
   process.env.TMPDIR = runDir;
   bundleAll();
