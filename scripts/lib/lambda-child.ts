@@ -59,7 +59,11 @@ export interface LambdaChildOptions {
   readonly bundle: string;
   /** Function name shown in the context (and logs). */
   readonly functionName: string;
-  /** The child's whole environment (nothing is inherited but PATH). */
+  /**
+   * The child's whole environment (nothing is inherited but PATH). Node's flags
+   * come from its NODE_OPTIONS, as on Lambda (the synthesized functions set
+   * `--enable-source-maps`; a test that leaves it out starts faster).
+   */
   readonly env: Readonly<Record<string, string>>;
   /** `ulimit -n` for the child. @default 1024 */
   readonly maxOpenFiles?: number;
@@ -86,7 +90,7 @@ export async function startLambdaChild(options: LambdaChildOptions): Promise<Lam
   const ulimit = options.maxOpenFiles ?? 1024;
   const child: ChildProcess = spawn(
     "bash",
-    ["-c", `ulimit -n ${ulimit} && exec "$0" --enable-source-maps -e "$1" "$2" "$3"`, process.execPath, CHILD_RUNTIME, options.bundle, options.functionName],
+    ["-c", `ulimit -n ${ulimit} && exec "$0" -e "$1" "$2" "$3"`, process.execPath, CHILD_RUNTIME, options.bundle, options.functionName],
     { stdio: ["ignore", "pipe", "pipe", "ipc"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...options.env } },
   );
   let output = "";

@@ -70,9 +70,12 @@ export function ensureProviderMirror(): string {
     process.env[MIRROR_ENV] = cached;
     return `${MIRROR_ENV} unset; using the provider mirror found before (${MIRROR_CACHE_FILE}): ${cached}`;
   }
+  // Not into the kernel's folders, package trees, git objects or stack working
+  // folders (.terraform holds an installed copy, not a mirror): a tenth of the time.
+  const prune = ["/proc", "/sys", "/dev"].flatMap((p) => ["-path", p, "-o"]).concat(["-name", "node_modules", "-o", "-name", ".git", "-o", "-name", ".terraform"]);
   const r = spawnSync(
     "find",
-    ["/", "-maxdepth", "8", "-type", "d", "-path", `*/registry.terraform.io/hashicorp/aws/${AWS_PROVIDER_VERSION}`, "-not", "-path", "/proc/*"],
+    ["/", "-maxdepth", "8", "(", ...prune, ")", "-prune", "-o", "-type", "d", "-path", `*/registry.terraform.io/hashicorp/aws/${AWS_PROVIDER_VERSION}`, "-print"],
     // find exits non-zero on unreadable folders but still prints what it found.
     { encoding: "utf8", timeout: 15_000, stdio: ["ignore", "pipe", "ignore"] },
   );
