@@ -13,7 +13,7 @@ import { Readable } from "stream";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { BoundedQueue, mapBounded } from "../functions/shared/bounded";
-import { discardBody, readBody } from "../functions/shared/body";
+import { readBody } from "../functions/shared/body";
 import { createRequestHandler, s3Client, sfnClient } from "../functions/shared/clients";
 import { loadRuntimeConfig } from "../functions/shared/config";
 import { loadWorkerConfig } from "../functions/shared/worker-config";
@@ -260,12 +260,6 @@ describe("named errors", () => {
 });
 
 describe("response bodies", () => {
-  test("discardBody reads a body to its end", async () => {
-    const body = Readable.from([Buffer.from("a"), Buffer.from("b")]);
-    await discardBody(body);
-    expect(body.readableEnded).toBe(true);
-  });
-
   test("readBody returns the bytes and destroys a body over its cap", async () => {
     expect((await readBody(Readable.from([Buffer.from("abc")]), 10)).toString()).toBe("abc");
     const big = Readable.from([Buffer.alloc(8), Buffer.alloc(8)]);

@@ -26,6 +26,7 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { destroyBody } from "../shared/body";
 import { JOB_ID_PATTERN, KEYS } from "../shared/contract";
 import {
+  describeError,
   FetchRefusedError,
   FetchTimeoutError,
   FetchTooLargeError,
@@ -35,7 +36,7 @@ import {
   StorageUnavailableError,
 } from "../shared/errors";
 import { redactUrl } from "../shared/redact";
-import { describeError, isTransientError, NETWORK_ERROR_CODES } from "../shared/transient";
+import { isTransientError, NETWORK_ERROR_CODES } from "../shared/transient";
 import * as z from "zod/mini";
 import { describeIssues } from "../shared/validation";
 import type { FetcherConfig } from "./config";

@@ -14,8 +14,8 @@ import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { BoundedQueue } from "../shared/bounded";
 import { destroyBody } from "../shared/body";
 import { KEYS } from "../shared/contract";
-import { RawObjectMissingError, StorageUnavailableError } from "../shared/errors";
-import { describeError, isTransientError } from "../shared/transient";
+import { describeError, RawObjectMissingError, StorageUnavailableError } from "../shared/errors";
+import { isTransientError } from "../shared/transient";
 import type { ProcessorConfig } from "./config";
 import { detectMode, SNIFF_BYTES, Splitter } from "./split";
 

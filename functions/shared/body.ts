@@ -14,16 +14,6 @@ export function destroyBody(body: unknown): void {
   if (typeof destroy === "function") destroy.call(body);
 }
 
-/** Reads a body to its end (so a keep-alive socket goes back to the pool) and discards it. */
-export async function discardBody(body: unknown): Promise<void> {
-  if (!isReadable(body)) return destroyBody(body);
-  try {
-    for await (const _ of body) void _;
-  } catch {
-    destroyBody(body);
-  }
-}
-
 /** Reads a body into a Buffer; destroys it and throws when it exceeds `maxBytes`. */
 export async function readBody(body: unknown, maxBytes: number): Promise<Buffer> {
   if (!isReadable(body)) {

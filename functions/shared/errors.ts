@@ -79,13 +79,8 @@ export class ConfigurationError extends Error {
   }
 }
 
-/**
- * fanout only: an SQS message failed validation. Never thrown out of the
- * function: the message is written to `rejected/` and acknowledged.
- */
-export class InvalidMessageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidMessageError";
-  }
+/** `Name: message` for logs and stored reasons. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
 }

@@ -11,7 +11,7 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import { METRICS } from "./contract";
 import { redactingReplacer, redactText } from "./redact";
-import { describeError } from "./transient";
+import { describeError } from "./errors";
 
 /** The part of the Lambda context we use (no @types/aws-lambda dependency). */
 export interface LambdaContext {

@@ -52,9 +52,3 @@ export function isTransientError(error: unknown): boolean {
     (status !== undefined && status >= 500)
   );
 }
-
-/** `Name: message` for logs and stored reasons. */
-export function describeError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}
