@@ -6,7 +6,6 @@
 import { capturedObservability } from "./helpers/captured-output";
 import { FUNCTION_TEST_ENV } from "./helpers/function-env";
 import { createHash } from "crypto";
-import * as http from "http";
 import type { LookupAddress } from "dns";
 import { CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from "@aws-sdk/client-s3";
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, SFNClient } from "@aws-sdk/client-sfn";
@@ -257,15 +256,21 @@ describe("fetchToS3", () => {
     await expect(fetchToS3(event, deps())).rejects.toMatchObject({ name: "InvalidInputError" });
   });
 
-  test("refuses http://10.0.0.1/ without asking the agent for a connection", async () => {
+  test("refuses http://10.0.0.1/ and https://10.0.0.1/ without asking either agent for a connection", async () => {
     const d = deps();
     // Every request goes through the module-scope agents: addRequest is where a socket would be taken.
-    const addRequest = jest.spyOn(d.agents.http as http.Agent & { addRequest: () => void }, "addRequest");
+    type Pooled = { addRequest: () => void };
+    const httpRequests = jest.spyOn(d.agents.http as unknown as Pooled, "addRequest");
+    const httpsRequests = jest.spyOn(d.agents.https as unknown as Pooled, "addRequest");
 
-    await expect(fetchToS3({ jobId: "j", index: 0, url: "http://10.0.0.1/" }, d)).rejects.toMatchObject({ name: "FetchRefusedError" });
+    for (const url of ["http://10.0.0.1/", "https://10.0.0.1/"]) {
+      await expect(fetchToS3({ jobId: "j", index: 0, url }, d)).rejects.toMatchObject({ name: "FetchRefusedError" });
+    }
+    expect(httpsRequests).not.toHaveBeenCalled();
+    expect(httpRequests).not.toHaveBeenCalled();
+    // The spy does see a request the guard lets through.
     await expect(fetchToS3({ jobId: "j", index: 0, url: `${origin.url}/text` }, d)).resolves.toMatchObject({ bytes: 70 });
-
-    expect(addRequest).toHaveBeenCalledTimes(1); // only the allowed origin
+    expect(httpRequests).toHaveBeenCalledTimes(1);
   });
 
   test("refuses http: when ALLOW_HTTP is false", async () => {

@@ -1,4 +1,5 @@
 import { Lazy, Token } from "cdktf";
+import { KEYS } from "../functions/shared/contract";
 import { policyDocument, type PolicyStatement } from "./iam";
 import { Construct } from "constructs";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
@@ -284,11 +285,6 @@ export interface WorkBucketProps {
  * after 7 days, incomplete multipart uploads after 1 day; `prevent_destroy` on.
  */
 export class WorkBucket extends SecureBucket {
-  /** Key prefix of job data: `jobs/{jobId}/…`. */
-  public static readonly JOBS_PREFIX = "jobs/";
-  /** Key prefix of rejected messages: `rejected/{messageId}.json`. */
-  public static readonly REJECTED_PREFIX = "rejected/";
-
   constructor(scope: Construct, id: string, props: WorkBucketProps) {
     super(scope, id, WorkBucket.secureBucketProps(props));
   }
@@ -305,8 +301,9 @@ export class WorkBucket extends SecureBucket {
       abortIncompleteMultipartUploadDays: 1,
       noncurrentVersionExpirationDays: 7,
       expireObjectsAfterDays: [
-        { prefix: WorkBucket.JOBS_PREFIX, days },
-        { prefix: WorkBucket.REJECTED_PREFIX, days },
+        // The functions' key layout (KEYS): job data under jobs/, rejected messages under rejected/.
+        { prefix: KEYS.prefixes.jobs, days },
+        { prefix: KEYS.prefixes.rejected, days },
       ],
     };
   }
