@@ -2,7 +2,9 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { Testing } from "cdktf";
+import { TerraformStack, Testing } from "cdktf";
+import { unzipSync } from "fflate";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { projectConfig } from "../modules/config/environments";
 import { buildBundle, FUNCTION_NAMES, PROJECT_ROOT, upToDateBundle } from "../modules/bundle";
 import { PipelineFunction, type PipelineFunctionProps } from "../modules/function";
@@ -46,10 +48,18 @@ describe("PipelineFunction", () => {
     expect(fn.filename).toMatch(/^assets\/.+\/processor\.zip$/);
   });
 
-  test("source_code_hash is the base64 SHA-256 of the zip it deploys", () => {
-    const fn = only(synth(props), "aws_lambda_function");
-    const zip = fs.readFileSync(path.join(PROJECT_ROOT, "dist", "functions", "processor.zip"));
-    expect(fn.source_code_hash).toBe(createHash("sha256").update(zip).digest("base64"));
+  test("source_code_hash is the base64 SHA-256 of the zip Terraform uploads (the synthesized asset), which holds the bundle", () => {
+    const stack = new TerraformStack(Testing.app(), "fn-stack");
+    new AwsProvider(stack, "aws", { region: "eu-west-1" });
+    new PipelineFunction(stack, "fn", props);
+    const stackDir = path.join(Testing.fullSynth(stack), "stacks", "fn-stack");
+    const fn = only(JSON.parse(fs.readFileSync(path.join(stackDir, "cdk.tf.json"), "utf8")), "aws_lambda_function");
+    // `filename` is what `terraform apply` reads and uploads, relative to the stack folder.
+    const uploaded = fs.readFileSync(path.join(stackDir, fn.filename));
+    expect(fn.source_code_hash).toBe(createHash("sha256").update(uploaded).digest("base64"));
+    const entries = unzipSync(uploaded);
+    expect(Object.keys(entries).sort()).toEqual(["index.js", "index.js.map"]);
+    expect(Buffer.from(entries["index.js"]).equals(fs.readFileSync(path.join(PROJECT_ROOT, "dist", "functions", "processor", "index.js")))).toBe(true);
   });
 
   test("bundling is reproducible: two builds give the same zip bytes", () => {
