@@ -12,8 +12,11 @@ import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/cli
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";
 import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
 import { startSfnEndpoint, type SfnEndpoint } from "../scripts/lib/sfn-endpoint";
-import { BUCKET, FD_LIMIT, childEnv, getBytes, getJson, listKeys, bundlePath, testS3 } from "./helpers/function-integration";
+import { BUCKET, fdLimit, childEnv, getBytes, getJson, listKeys, bundlePath, testS3 } from "./helpers/function-integration";
 import { jobMessage, sqsEvent, sqsRecord } from "./helpers/lambda-events";
+
+/** Peak open fds allowed: the fanout's deployed MAX_SOCKETS + 40. */
+const FD_LIMIT = fdLimit("fanout");
 
 const STATE_MACHINE_ARN = "arn:aws:states:us-east-1:000000000000:stateMachine:pipeline";
 
@@ -31,8 +34,9 @@ beforeAll(async () => {
     bundle: bundlePath("fanout"),
     functionName: "fanout",
     env: childEnv(
+      "fanout",
       { s3: s3server.endpoint, sfn: sfn.endpoint },
-      { STATE_MACHINE_ARN, MAX_ITEMS_PER_JOB: "5", MAX_URL_LENGTH: "2048", TASK_CONCURRENCY: "8", ALLOW_HTTP: "false" },
+      { STATE_MACHINE_ARN, MAX_ITEMS_PER_JOB: "5", MAX_URL_LENGTH: "2048", ALLOW_HTTP: "false" },
     ),
   });
 });

@@ -15,7 +15,7 @@ import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
 import { startSfnEndpoint, type SfnEndpoint } from "../scripts/lib/sfn-endpoint";
 import {
   BUCKET,
-  FD_LIMIT,
+  fdLimit,
   MAX_RECEIVES,
   WORKER_ENV,
   asOutcome,
@@ -26,6 +26,9 @@ import {
   testS3,
 } from "./helpers/function-integration";
 import { sqsEvent, sqsRecord } from "./helpers/lambda-events";
+
+/** Peak open fds allowed: the fetcher's deployed MAX_SOCKETS + 40. */
+const FD_LIMIT = fdLimit("fetcher");
 
 const MAX_BYTES = 10 * 1024 * 1024;
 /** Roomy, so a 9 MiB upload on a busy machine never hits it; the timeout test uses its own child. */
@@ -52,6 +55,7 @@ function startFetcher(timeoutMs: number): Promise<LambdaChild> {
     bundle: bundlePath("fetcher"),
     functionName: "fetcher",
     env: childEnv(
+      "fetcher",
       { s3: s3server.endpoint, sfn: sfn.endpoint },
       {
         ...WORKER_ENV,

@@ -15,7 +15,7 @@ import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
 import { startSfnEndpoint, type SfnEndpoint } from "../scripts/lib/sfn-endpoint";
 import {
   BUCKET,
-  FD_LIMIT,
+  fdLimit,
   WORKER_ENV,
   asOutcome,
   childEnv,
@@ -29,6 +29,9 @@ import {
 } from "./helpers/function-integration";
 import { sqsEvent, taskRecord } from "./helpers/lambda-events";
 
+/** Peak open fds allowed: the processor's deployed MAX_SOCKETS + 40. */
+const FD_LIMIT = fdLimit("processor");
+
 /** 1,000 chunk PUTs through one pool: a socket or fd kept per operation would pass the fd bound many times over. */
 const LINES = 10_000;
 const CHUNK_LINES = 10;
@@ -39,7 +42,7 @@ let s3: S3Client;
 let child: LambdaChild;
 
 const processorEnv = () =>
-  childEnv({ s3: s3server.endpoint, sfn: sfn.endpoint }, { ...WORKER_ENV, CHUNK_LINES: String(CHUNK_LINES), CHUNK_BYTES: "4096" });
+  childEnv("processor", { s3: s3server.endpoint, sfn: sfn.endpoint }, { ...WORKER_ENV, CHUNK_LINES: String(CHUNK_LINES), CHUNK_BYTES: "4096" });
 
 beforeAll(async () => {
   [s3server, sfn] = await Promise.all([startS3Server({ buckets: [BUCKET] }), startSfnEndpoint()]);

@@ -9,29 +9,47 @@
 import * as path from "path";
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { bundleFunction } from "../../modules/bundle";
+import type { FunctionKey } from "../../modules/config/budget";
+import { projectConfig } from "../../modules/config/environments";
 import type { InvokeResult, LambdaChild } from "../../scripts/lib/lambda-child";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 import type { SfnEndpoint } from "../../scripts/lib/sfn-endpoint";
 import { sqsEvent, taskRecord, taskToken } from "./lambda-events";
 
 export const BUCKET = "work-bucket";
-export const MAX_SOCKETS = 16;
-/** The fd bound of the integration tests: peak open fds ≤ MAX_SOCKETS + 40. */
-export const FD_LIMIT = MAX_SOCKETS + 40;
+/**
+ * The dev environment's budget: what synth writes into each function's
+ * MAX_SOCKETS and TASK_CONCURRENCY (function.test.ts checks that mapping), so a
+ * bundle here runs with its deployed bounds, not a test's own.
+ */
+const DEV_BUDGET = (() => {
+  const dev = projectConfig.environments.find((e) => e.name === "dev");
+  if (!dev) throw new Error("no dev environment in projectConfig");
+  return dev.budget;
+})();
+
+/** A function's deployed socket and task bounds, as environment variables. */
+export function deployedBounds(fn: FunctionKey): { MAX_SOCKETS: string; TASK_CONCURRENCY: string } {
+  return { MAX_SOCKETS: String(DEV_BUDGET[fn].maxSockets), TASK_CONCURRENCY: String(DEV_BUDGET[fn].taskConcurrency) };
+}
+
+/** The fd bound of the integration tests: peak open fds ≤ the function's deployed MAX_SOCKETS + 40. */
+export function fdLimit(fn: FunctionKey): number {
+  return DEV_BUDGET[fn].maxSockets + 40;
+}
 
 /** The bundle's index.js (built if missing; bundles are written atomically, so a concurrent rebuild is safe). */
 export function bundlePath(name: string): string {
   return path.join(bundleFunction(name).dir, "index.js");
 }
 
-/** Environment of a child running a bundle against loopback servers. */
-export function childEnv(endpoints: { s3: string; sfn?: string }, extra: Record<string, string> = {}): Record<string, string> {
+/** Environment of a child running function `fn`'s bundle against loopback servers, with its deployed bounds. */
+export function childEnv(fn: FunctionKey, endpoints: { s3: string; sfn?: string }, extra: Record<string, string> = {}): Record<string, string> {
   return {
     ...loopbackAwsEnv(endpoints),
     POWERTOOLS_LOG_LEVEL: "WARN",
     WORK_BUCKET: BUCKET,
-    MAX_SOCKETS: String(MAX_SOCKETS),
-    TASK_CONCURRENCY: String(MAX_SOCKETS),
+    ...deployedBounds(fn),
     ...extra,
   };
 }
