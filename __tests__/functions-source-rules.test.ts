@@ -1,12 +1,14 @@
 /**
- * Grep-able rules over the function sources (docs/design.md, runtime rules): SDK
- * clients are constructed only in functions/shared/clients.ts (at module scope,
- * never per invocation), no Promise.all fans out over anything — bounded
+ * Rules over the function sources (docs/design.md, runtime rules): SDK
+ * clients are constructed only in functions/shared/clients.ts, and its factories
+ * are called only at a handler's module scope (parsed with the TypeScript
+ * compiler, not grepped), never per invocation; no Promise.all fans out over anything — bounded
  * work goes through functions/shared/bounded.ts — and task tokens are answered
  * only by the one work-queue consumer (functions/shared/task-worker.ts).
  */
 import * as fs from "fs";
 import * as path from "path";
+import * as ts from "typescript";
 
 const ROOT = path.join(__dirname, "..", "functions");
 
@@ -38,6 +40,25 @@ describe("function source rules", () => {
   test("constructs S3 and SFN clients only in shared/clients.ts", () => {
     expect(hits(/new\s+(S3Client|SFNClient)\s*\(/, [path.join("shared", "clients.ts")])).toEqual([]);
     expect(hits(/new\s+(S3Client|SFNClient)\s*\(/)).toHaveLength(2);
+  });
+
+  test("calls the client and agent factories only at a handler's module scope, never inside a function (one set per execution environment)", () => {
+    const factories = new Set(["s3Client", "sfnClient", "createFetchAgents"]);
+    const calls: { file: string; name: string; moduleScope: boolean }[] = [];
+    for (const { file, code } of files) {
+      const source = ts.createSourceFile(file, code, ts.ScriptTarget.ES2022, true);
+      const visit = (node: ts.Node, insideFunction: boolean): void => {
+        if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && factories.has(node.expression.text)) {
+          calls.push({ file, name: node.expression.text, moduleScope: !insideFunction });
+        }
+        ts.forEachChild(node, (child) => visit(child, insideFunction || ts.isFunctionLike(node)));
+      };
+      visit(source, false);
+    }
+    // Each handler builds its clients once; nothing else calls the factories.
+    expect(calls.filter((c) => c.moduleScope === false)).toEqual([]);
+    expect([...new Set(calls.map((c) => c.file))].sort()).toEqual(["fanout/handler.ts", "fetcher/handler.ts", "processor/handler.ts"]);
+    expect(calls.filter((c) => c.name === "createFetchAgents").map((c) => c.file)).toEqual(["fetcher/handler.ts"]);
   });
 
   test("builds http(s).Agent instances only in shared/clients.ts and the fetcher's agent factory", () => {
