@@ -1,3 +1,5 @@
+import * as fs from "fs";
+import * as path from "path";
 import {
   BudgetError,
   budgetViolations,
@@ -89,7 +91,27 @@ describe("concurrency budget", () => {
     });
     // 40 + 2 pools (S3, Step Functions) x 256 + 256 x 2 = 1064 > 0.5 x 1024
     expect(plannedFds(b, "processor")).toBe(1064);
-    expect(() => validateBudget(b)).toThrow(/budget rule 6: processor plans 1064 file descriptors \(baseline 40 \+ 2 pools x maxSockets 256 .* more than fd\.headroom 0\.5 x 1024 = 512/);
+    expect(() => validateBudget(b)).toThrow(
+      /budget rule 6: processor plans 1064 file descriptors \(baseline 40 \+ pools S3 client 256 \(maxSockets\) \+ Step Functions client \(task tokens\) 256 \(maxSockets\) .* more than fd\.headroom 0\.5 x 1024 = 512/,
+    );
+  });
+
+  test("rule 6: counts the fetcher's two outbound agents by fetchMaxSockets and its two SDK clients by maxSockets", () => {
+    const b = tweak((x) => {
+      x.fetcher.maxSockets = 16;
+      x.fetcher.taskConcurrency = 4;
+      x.fetcher.fetchMaxSockets = 230;
+    });
+    // 40 + 16 (S3) + 16 (Step Functions) + 230 (http agent) + 230 (https agent) + 4 x 2 = 540 > 512
+    expect(plannedFds(b, "fetcher")).toBe(540);
+    expect(() => validateBudget(b)).toThrow(/budget rule 6: fetcher plans 540 file descriptors .*outbound http agent 230 \(fetchMaxSockets\) \+ outbound https agent 230 \(fetchMaxSockets\)/);
+    expect(plannedFds(tweak((x) => void (x.fetcher.fetchMaxSockets = 4)), "fetcher")).toBe(40 + 16 + 16 + 4 + 4 + 8);
+  });
+
+  test.each([0, 257, 2.5])("refuses fetcher.fetchMaxSockets = %p (1..256, the range the fetcher checks at init)", (n) => {
+    expect(() => validateBudget(tweak((x) => void (x.fetcher.fetchMaxSockets = n)))).toThrow(
+      new RegExp(`fetcher\\.fetchMaxSockets \\(${String(n).replace(".", "\\.")}\\) must be an integer between 1 and 256`),
+    );
   });
 
   test("rule 6: refuses a headroom above 0.5", () => {
@@ -233,5 +255,23 @@ describe("budget rule 3 across environments", () => {
   test("the configured environments share one account and fit in it together", () => {
     expect(new Set(projectConfig.environments.map((e) => e.account)).size).toBe(1);
     expect(sharedAccountViolations(projectConfig.environments)).toEqual([]);
+  });
+});
+
+describe("docs/operations.md", () => {
+  test("rule 6's figures for today are what the budget plans for every environment", () => {
+    const doc = fs.readFileSync(path.join(__dirname, "..", "docs", "operations.md"), "utf8").replace(/\s+/g, " ");
+    const today = doc.match(/Today: (fanout [^=]+= \d+), (fetcher [^=]+= \d+), (processor [^=]+= \d+), against 0\.5 × 1024 = (\d+)/);
+    expect(today).not.toBeNull();
+    const stated = Object.fromEntries(today!.slice(1, 4).map((s) => [s.split(" ")[0], Number(s.split("= ")[1])]));
+    for (const env of projectConfig.environments) {
+      expect({ env: env.name, ...stated }).toEqual({
+        env: env.name,
+        fanout: plannedFds(env.budget, "fanout"),
+        fetcher: plannedFds(env.budget, "fetcher"),
+        processor: plannedFds(env.budget, "processor"),
+      });
+      expect(Number(today![4])).toBe(fdCeiling(env.budget));
+    }
   });
 });

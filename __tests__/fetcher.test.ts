@@ -323,10 +323,13 @@ describe("fetchToS3", () => {
     expect(peak).toBeLessThanOrEqual(2);
   });
 
-  test("the outbound agents keep connections alive with a small socket bound", () => {
-    const { agents } = deps();
-    expect(agents.http.maxSockets).toBeLessThanOrEqual(4);
-    expect((agents.http as unknown as { keepAlive: boolean }).keepAlive).toBe(true);
+  test("the outbound agents keep connections alive, each bounded by FETCH_MAX_SOCKETS (not MAX_SOCKETS)", () => {
+    const { agents } = deps({ maxSockets: 16, fetchMaxSockets: 3 });
+    for (const agent of [agents.http, agents.https]) {
+      expect(agent.maxSockets).toBe(3);
+      expect(agent.maxTotalSockets).toBe(3);
+      expect((agent as unknown as { keepAlive: boolean }).keepAlive).toBe(true);
+    }
   });
 });
 

@@ -29,8 +29,10 @@ const DEV_BUDGET = (() => {
 })();
 
 /** A function's deployed socket and task bounds, as environment variables. */
-export function deployedBounds(fn: FunctionKey): { MAX_SOCKETS: string; TASK_CONCURRENCY: string } {
-  return { MAX_SOCKETS: String(DEV_BUDGET[fn].maxSockets), TASK_CONCURRENCY: String(DEV_BUDGET[fn].taskConcurrency) };
+export function deployedBounds(fn: FunctionKey): Record<string, string> {
+  const bounds: Record<string, string> = { MAX_SOCKETS: String(DEV_BUDGET[fn].maxSockets), TASK_CONCURRENCY: String(DEV_BUDGET[fn].taskConcurrency) };
+  if (fn === "fetcher") bounds.FETCH_MAX_SOCKETS = String(DEV_BUDGET.fetcher.fetchMaxSockets);
+  return bounds;
 }
 
 /** The fd bound of the integration tests: peak open fds ≤ the function's deployed MAX_SOCKETS + 40. */

@@ -12,7 +12,8 @@ import type { SqsBatchResponse, SqsEvent } from "./types";
 
 const config = loadFanoutConfig();
 const observability = createObservability("fanout");
-const deps: FanoutDeps = {
+/** This execution environment's clients and config (exported for the socket-pool test). */
+export const deps: FanoutDeps = {
   s3: s3Client(),
   sfn: sfnClient(),
   config,

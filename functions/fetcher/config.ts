@@ -1,5 +1,5 @@
 /** fetcher configuration, loaded once at module scope by the handler. */
-import { ENV } from "../shared/contract";
+import { ENV, POOL_SOCKETS_RANGE } from "../shared/contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { boolFromEnv, intFromEnv, type Env } from "../shared/env";
 import { loadWorkerConfig, type WorkerConfig } from "../shared/worker-config";
@@ -11,6 +11,8 @@ export interface FetcherConfig extends RuntimeConfig, WorkerConfig {
   readonly fetchTimeoutMs: number;
   readonly fetchMaxBytes: number;
   readonly fetchMaxRedirects: number;
+  /** Max sockets of each outbound agent (http, https); the budget's fetcher.fetchMaxSockets. */
+  readonly fetchMaxSockets: number;
   /** `host:port` origins exempt from the address guard and the port rule (tests and local runs only). */
   readonly allowPrivate: ReadonlySet<string>;
 }
@@ -23,6 +25,8 @@ export function loadFetcherConfig(env: Env = process.env): FetcherConfig {
     fetchTimeoutMs: intFromEnv(env, ENV.fetchTimeoutMs, { min: 100, max: 900_000, fallback: 30_000 }),
     fetchMaxBytes: intFromEnv(env, ENV.fetchMaxBytes, { min: 1, max: 5 * 1024 ** 3, fallback: 100 * 1024 ** 2 }),
     fetchMaxRedirects: intFromEnv(env, ENV.fetchMaxRedirects, { min: 0, max: 20, fallback: 5 }),
+    // No fallback: the budget sets it, and a bundle without it fails its init.
+    fetchMaxSockets: intFromEnv(env, ENV.fetchMaxSockets, POOL_SOCKETS_RANGE),
     allowPrivate: parseOrigins(env[ENV.fetchAllowPrivate]),
   };
 }

@@ -47,8 +47,6 @@ import { checkUrl, guardedLookup } from "./guard";
  * upload buffers at most TASK_CONCURRENCY × 8 MiB and holds as many S3 sockets.
  */
 export const UPLOAD_PART_SIZE = 8 * 1024 * 1024;
-/** Sockets of the outbound agents (one fetch per invocation needs one; redirects may add a host). */
-export const FETCH_AGENT_MAX_SOCKETS = 4;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = "fanout-pipeline-fetcher";
@@ -103,9 +101,13 @@ export interface FetcherDeps {
   readonly metrics: Metrics;
 }
 
-/** The one outbound agent pair of an execution environment (created at module scope). */
-export function createFetchAgents(config: Pick<FetcherConfig, "maxSockets">): FetchAgents {
-  const sockets = Math.min(config.maxSockets, FETCH_AGENT_MAX_SOCKETS);
+/**
+ * The one outbound agent pair of an execution environment (created at module
+ * scope), each capped at FETCH_MAX_SOCKETS (the budget's fetcher.fetchMaxSockets:
+ * two of the fetcher's pools in SOCKET_POOLS).
+ */
+export function createFetchAgents(config: Pick<FetcherConfig, "fetchMaxSockets">): FetchAgents {
+  const sockets = config.fetchMaxSockets;
   const options = { keepAlive: true, maxSockets: sockets, maxTotalSockets: sockets, maxFreeSockets: 1 };
   return { http: new http.Agent(options), https: new https.Agent(options) };
 }

@@ -16,7 +16,8 @@ import { guardedLookup } from "./guard";
 
 const config = loadFetcherConfig();
 const observability = createObservability("fetcher");
-const deps: FetcherDeps = {
+/** This execution environment's clients and config (exported for the socket-pool test). */
+export const deps: FetcherDeps = {
   s3: s3Client(),
   sfn: sfnClient(),
   config,

@@ -15,7 +15,8 @@ import type { ProcessorDeps } from "./process";
 
 const config = loadProcessorConfig();
 const observability = createObservability("processor");
-const deps: ProcessorDeps = { s3: s3Client(), sfn: sfnClient(), config, ...observability };
+/** This execution environment's clients and config (exported for the socket-pool test). */
+export const deps: ProcessorDeps = { s3: s3Client(), sfn: sfnClient(), config, ...observability };
 
 export const handler = instrument<WorkQueueEvent, BatchResponse>(observability, (event) =>
   handleTaskBatch(event, deps, (input) => processEvent(input, deps)),

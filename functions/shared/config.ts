@@ -3,7 +3,7 @@
  * budget (sockets per client, in-handler fan-out) plus SDK timeouts. Each handler
  * loads it once at module scope, so a bad value fails the init.
  */
-import { ENV } from "./contract";
+import { ENV, POOL_SOCKETS_RANGE } from "./contract";
 import { boolFromEnv, intFromEnv, stringFromEnv, type Env } from "./env";
 
 export interface RuntimeConfig {
@@ -20,7 +20,7 @@ export interface RuntimeConfig {
 
 /** Defaults and ranges (documented in the report and README). */
 export const RUNTIME_LIMITS = {
-  maxSockets: { min: 1, max: 500 },
+  maxSockets: POOL_SOCKETS_RANGE,
   taskConcurrency: { min: 1, max: 500 },
   sdkConnectTimeoutMs: { min: 100, max: 60_000, fallback: 3_000 },
   sdkRequestTimeoutMs: { min: 100, max: 900_000, fallback: 30_000 },

@@ -5,6 +5,7 @@
  * constructed; rules 10 and 11 (the state machine's payload and history against
  * AWS's limits) are in modules/workflow/limits.ts.
  */
+import { POOL_SOCKETS_RANGE, SOCKET_POOLS, type PoolBound } from "../../functions/shared/contract";
 
 /** The Lambda limit this budget exists to respect. */
 export const LAMBDA_FD_LIMIT = 1024;
@@ -25,15 +26,8 @@ export const DEFAULT_FD_BASELINE = 40;
  */
 export const DEFAULT_FDS_PER_TASK = 2;
 
-/** Socket pools each function's code can have open at once (fixed by its code). */
-export const SOCKET_POOLS = {
-  /** S3 client + Step Functions client (StartExecution). */
-  fanout: 2,
-  /** S3 client + Step Functions client (task tokens) + outbound http and https agents. */
-  fetcher: 4,
-  /** S3 client + Step Functions client (task tokens). */
-  processor: 2,
-} as const;
+/** The pools each function's code opens, and the setting that bounds each (one table, in the contract). */
+export { SOCKET_POOLS };
 
 /** A Distributed Map runs at most this many child executions at once (AWS's limit). */
 export const DISTRIBUTED_MAP_MAX_CONCURRENCY = 10_000;
@@ -56,7 +50,7 @@ export interface FunctionBudget {
   readonly timeoutSeconds: number;
   /** Memory in MB. Range 128..10240. */
   readonly memoryMb: number;
-  /** `maxSockets` of each socket pool (SDK client agent). Range 1..256. */
+  /** `maxSockets` of each SDK client's agents (one pool per client: SOCKET_POOLS). Range 1..256. */
   readonly maxSockets: number;
   /** Bound of the in-handler fan-out (records, chunk PUTs, upload parts). Range 1..256. */
   readonly taskConcurrency: number;
@@ -91,6 +85,8 @@ export interface TaskFunctionBudget extends FunctionBudget {
 }
 
 export interface FetcherBudget extends TaskFunctionBudget {
+  /** `maxSockets` of each of the two outbound agents (http, https) the fetches share. Range 1..256. */
+  readonly fetchMaxSockets: number;
   /** Whole outbound fetch timeout in ms; must be below the function timeout (rule 7). */
   readonly fetchTimeoutMs: number;
 }
@@ -164,10 +160,20 @@ export function taskTiming(budget: Budget, fn: TaskFunctionKey): TaskTiming {
   };
 }
 
+/** The sockets each of a function's pools may hold, in SOCKET_POOLS order. */
+export function poolSockets(budget: Budget, fn: FunctionKey): { client: string; bound: PoolBound; sockets: number }[] {
+  const f = budget[fn] as FunctionBudget & Partial<Record<PoolBound, number>>;
+  return SOCKET_POOLS[fn].map((p) => {
+    const sockets = f[p.bound];
+    if (sockets === undefined) throw new Error(`budget: ${fn}.${p.bound} is not set (it bounds the ${fn}'s ${p.client})`);
+    return { client: p.client, bound: p.bound, sockets };
+  });
+}
+
 /** Planned peak file descriptors of one function (rule 6's left-hand side). */
 export function plannedFds(budget: Budget, fn: FunctionKey): number {
-  const f = budget[fn];
-  return budget.fd.baseline + SOCKET_POOLS[fn] * f.maxSockets + f.taskConcurrency * budget.fd.fdsPerTask;
+  const sockets = poolSockets(budget, fn).reduce((n, p) => n + p.sockets, 0);
+  return budget.fd.baseline + sockets + budget[fn].taskConcurrency * budget.fd.fdsPerTask;
 }
 
 /** The fd ceiling rule 6 allows a function (headroom x 1024). */
@@ -204,10 +210,11 @@ export function budgetViolations(budget: Budget): string[] {
     int(`${fn}.reservedConcurrency`, f.reservedConcurrency, 1, budget.accountConcurrency);
     int(`${fn}.timeoutSeconds`, f.timeoutSeconds, 1, 900);
     int(`${fn}.memoryMb`, f.memoryMb, 128, 10_240);
-    int(`${fn}.maxSockets`, f.maxSockets, 1, 256);
+    int(`${fn}.maxSockets`, f.maxSockets, POOL_SOCKETS_RANGE.min, POOL_SOCKETS_RANGE.max);
     int(`${fn}.taskConcurrency`, f.taskConcurrency, 1, 256);
     int(`${fn}.sdkRequestTimeoutMs`, f.sdkRequestTimeoutMs, 100, 900_000);
   }
+  int("fetcher.fetchMaxSockets", budget.fetcher.fetchMaxSockets, POOL_SOCKETS_RANGE.min, POOL_SOCKETS_RANGE.max);
 
   // Rule 1: the event source mapping's range.
   rule(
@@ -253,7 +260,7 @@ export function budgetViolations(budget: Budget): string[] {
     rule(
       6,
       planned <= fdCeiling(budget),
-      `${fn} plans ${planned} file descriptors (baseline ${fd.baseline} + ${SOCKET_POOLS[fn]} pools x maxSockets ${f.maxSockets} + taskConcurrency ${f.taskConcurrency} x fdsPerTask ${fd.fdsPerTask}), more than fd.headroom ${fd.headroom} x ${LAMBDA_FD_LIMIT} = ${fdCeiling(budget)}`,
+      `${fn} plans ${planned} file descriptors (baseline ${fd.baseline} + pools ${poolSockets(budget, fn).map((p) => `${p.client} ${p.sockets} (${p.bound})`).join(" + ")} + taskConcurrency ${f.taskConcurrency} x fdsPerTask ${fd.fdsPerTask}), more than fd.headroom ${fd.headroom} x ${LAMBDA_FD_LIMIT} = ${fdCeiling(budget)}`,
     );
   }
   // Rule 7: timeouts nest.

@@ -119,7 +119,8 @@ const dev: EnvironmentConfig = {
     // at once (= its reserved concurrency: nothing is throttled); a burst waits in
     // the queue, up to `queueWaitSeconds` per task.
     fetcher: {
-      reservedConcurrency: 20, timeoutSeconds: 120, memoryMb: 512, maxSockets: 16, taskConcurrency: 4,
+      // The fetches share two outbound agents of fetchMaxSockets each: one socket per task in flight.
+      reservedConcurrency: 20, timeoutSeconds: 120, memoryMb: 512, maxSockets: 16, taskConcurrency: 4, fetchMaxSockets: 4,
       sdkRequestTimeoutMs: 30_000, fetchTimeoutMs: 60_000,
       queue: { maximumConcurrency: 20, visibilityTimeoutSeconds: 720, maxReceiveCount: 3, queueWaitSeconds: 3600 },
     },
