@@ -8,7 +8,6 @@ module.exports = {
     // with swc: a cold transform cache (every fresh clone) costs seconds, not tens of them.
     "^.+\\.ts$": ["@swc/jest", { jsc: { target: "es2022", parser: { syntax: "typescript" } }, module: { type: "commonjs" } }],
   },
-  setupFilesAfterEnv: ["<rootDir>/__tests__/helpers/setup.ts"],
   // Suites marked @slow start first (a fresh clone has no timings to order by).
   testSequencer: "<rootDir>/__tests__/helpers/sequencer.js",
   globalSetup: "<rootDir>/__tests__/helpers/global-setup.ts",

@@ -1,3 +1,4 @@
+import "./helpers/cdktf-matchers";
 import { TerraformOutput, TerraformVariable } from "cdktf";
 import { SqsQueueRedriveAllowPolicy } from "@cdktf/provider-aws/lib/sqs-queue-redrive-allow-policy";
 import { PipelineQueue, PipelineQueueProps } from "../modules/queue";

@@ -1,3 +1,4 @@
+import "./helpers/cdktf-matchers";
 import { TerraformOutput } from "cdktf";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import { S3BucketOwnershipControls } from "@cdktf/provider-aws/lib/s3-bucket-ownership-controls";
