@@ -242,56 +242,6 @@ describe("npm run local follows the synthesized configuration", () => {
     expect(JSON.stringify(model.definition)).toContain(model.queues[model.mappings.find((m) => m !== model.ingest.mapping)?.queueResourceId as string].url);
   });
 
-  it("runs at most MaxConcurrency child executions of one map run at once", async () => {
-    const synth = synthProject({
-      ...projectConfig,
-      environments: projectConfig.environments.map((e) => (e.name === "dev" ? devWith((d) => ({ ...d, budget: { ...d.budget, map: { maxConcurrency: 2 } } })) : e)),
-    });
-    try {
-      const summary = await runLocal(small({ messages: 2, itemsPerMessage: 6, synthDir: synth.outdir }));
-      expect(summary.problems).toEqual([]);
-      expect(summary.ok).toBe(true);
-      expect(summary.stateMachine.mapMaxConcurrency).toBe(2);
-      expect(summary.stateMachine.mapRuns).toEqual({ count: 2, items: 12, peakInFlight: 2 });
-      expect(summary.items).toMatchObject({ total: 12, fetched: 12, processed: 12, failed: 0 });
-    } finally {
-      synth.cleanup();
-    }
-  });
-
-  it("records a job whose finalize task fails: the definition's fallback writes status.json, the execution fails, nothing is lost", async () => {
-    const statuses: (Record<string, unknown> | undefined)[] = [];
-    const summary = await runLocal(
-      small({
-        faults: parseFaults("finalize-fail:1"),
-        seed: 3,
-        synthDir: shared.outdir,
-        beforeClose: async (ctx) => {
-          for (const p of ctx.planned) if (p.jobId) statuses.push(await readJson(ctx.s3, ctx.bucket, KEYS.status(p.jobId)));
-        },
-      }),
-    );
-    expect(summary.problems).toEqual([]);
-    expect(summary.ok).toBe(true);
-    expect(summary.lost).toBe(0);
-    expect(summary.ledger).toMatchObject({ sent: 3, failed: 3, succeeded: 0, balanced: true });
-    expect(summary.executions.failed).toBe(3);
-    expect(summary.faults.injected["finalize-fail"]).toBe(3);
-    expect(statuses).toHaveLength(3);
-    for (const status of statuses) {
-      expect(status).toMatchObject({
-        status: "finalize-failed",
-        itemCount: 2,
-        error: { Error: "InjectedFinalizeFailure", Cause: expect.stringContaining("finalize-fail") },
-        results: expect.stringMatching(/^jobs\/.+\/results\/$/),
-        failures: expect.stringMatching(/^jobs\/.+\/failures\/$/),
-      });
-      expect(status).not.toHaveProperty("items");
-    }
-    // The items themselves succeeded: their outcomes are in S3, which the ledger checked.
-    expect(summary.items).toMatchObject({ total: 6, failed: 0 });
-  });
-
   it("balances with stale task-token deliveries and killed workers: every item still succeeds, the stale copies are skipped", async () => {
     const summary = await runLocal(
       small({
@@ -359,6 +309,60 @@ describe("npm run local follows the synthesized configuration", () => {
     expect(limits.largestPayload.parent.bytes).toBeLessThan(2048);
     expect(limits.mostHistoryEvents.parent.events).toBeLessThan(40);
     expect(limits.mostHistoryEvents.child.events).toBeLessThan(40);
+  });
+});
+
+describe("npm run local on a synth whose map.maxConcurrency is 2, with every Finalize failing (one run, two checks)", () => {
+  let summary: Summary;
+  const statuses: (Record<string, unknown> | undefined)[] = [];
+  beforeAll(async () => {
+    // Only the state and dev stacks: the run reads pipeline-dev.
+    const dev = devWith((d) => ({ ...d, budget: { ...d.budget, map: { maxConcurrency: 2 } } }));
+    const synth = synthProject({ ...projectConfig, environments: [dev] });
+    try {
+      summary = await runLocal(
+        small({
+          messages: 2,
+          itemsPerMessage: 6,
+          faults: parseFaults("finalize-fail:1"),
+          seed: 3,
+          synthDir: synth.outdir,
+          beforeClose: async (ctx) => {
+            for (const p of ctx.planned) if (p.jobId) statuses.push(await readJson(ctx.s3, ctx.bucket, KEYS.status(p.jobId)));
+          },
+        }),
+      );
+    } finally {
+      synth.cleanup();
+    }
+  });
+
+  it("runs at most MaxConcurrency child executions of one map run at once", () => {
+    expect(summary.problems).toEqual([]);
+    expect(summary.ok).toBe(true);
+    expect(summary.stateMachine.mapMaxConcurrency).toBe(2);
+    expect(summary.stateMachine.mapRuns).toEqual({ count: 2, items: 12, peakInFlight: 2 });
+    expect(summary.items).toMatchObject({ total: 12, fetched: 12, processed: 12, failed: 0 });
+  });
+
+  it("records a job whose finalize task fails: the definition's fallback writes status.json, the execution fails, nothing is lost", () => {
+    expect(summary.lost).toBe(0);
+    expect(summary.ledger).toMatchObject({ sent: 2, failed: 2, succeeded: 0, balanced: true });
+    expect(summary.executions.failed).toBe(2);
+    expect(summary.faults.injected["finalize-fail"]).toBe(2);
+    expect(statuses).toHaveLength(2);
+    for (const status of statuses) {
+      expect(status).toMatchObject({
+        status: "finalize-failed",
+        itemCount: 6,
+        error: { Error: "InjectedFinalizeFailure", Cause: expect.stringContaining("finalize-fail") },
+        results: expect.stringMatching(/^jobs\/.+\/results\/$/),
+        failures: expect.stringMatching(/^jobs\/.+\/failures\/$/),
+      });
+      expect(status).not.toHaveProperty("items");
+    }
+    // The items themselves succeeded: their outcomes are in S3, which the ledger checked.
+    expect(summary.items).toMatchObject({ total: 12, failed: 0 });
   });
 });
 
