@@ -21,13 +21,17 @@ function run(command, args, stdio) {
   });
 }
 
+const seconds = (from) => ((Date.now() - from) / 1000).toFixed(1);
+
 (async () => {
+  const started = Date.now();
   const typecheck = run(bin("tsc"), ["--noEmit", "-p", "tsconfig.json"], ["ignore", "pipe", "pipe"]).then((r) => {
-    process.stderr.write(r.code === 0 ? "[typecheck] tsc --noEmit: no errors\n" : `[typecheck] tsc --noEmit failed:\n${r.output}`);
+    process.stderr.write(r.code === 0 ? `[typecheck] tsc --noEmit: no errors (${seconds(started)} s)\n` : `[typecheck] tsc --noEmit failed:\n${r.output}`);
     return r;
   });
   const jest = run(bin("jest"), process.argv.slice(2), "inherit");
   const [t, j] = await Promise.all([typecheck, jest]);
   if (t.code !== 0) process.stderr.write("[typecheck] the type check failed (above); see `npm run typecheck`\n");
+  process.stderr.write(`[test] type check and jest done in ${seconds(started)} s\n`);
   process.exitCode = j.code !== 0 ? j.code : t.code;
 })();

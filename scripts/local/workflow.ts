@@ -254,7 +254,6 @@ export class LocalStateMachine {
   private readonly limits: ExecutionLimits;
   private running = 0;
   private openTasks = 0;
-  private waiters: (() => void)[] = [];
   /** Called when a parent execution ends. */
   onExecutionEnd?: (record: ExecutionRecord) => void;
 
@@ -336,15 +335,8 @@ export class LocalStateMachine {
     void this.execute(record, this.plan).then(() => {
       this.running--;
       this.onExecutionEnd?.(record);
-      if (this.running === 0) for (const w of this.waiters.splice(0)) w();
     });
     return record;
-  }
-
-  /** Resolves when no parent execution is running. */
-  idle(): Promise<void> {
-    if (this.running === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   private newRecord(r: { name: string; arn: string; kind: "parent" | "child"; input: Json; parent?: string; index?: number }): ExecutionRecord {
