@@ -2,7 +2,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { TerraformStack, Testing } from "cdktf";
+import { TerraformStack, Testing, Token } from "cdktf";
 import { unzipSync } from "fflate";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { projectConfig } from "../modules/config/environments";
@@ -16,7 +16,8 @@ const props: PipelineFunctionProps = {
   source: "processor",
   budget,
   logRetentionDays: 14,
-  environment: { WORK_BUCKET: "work" },
+  // What the processor's init needs beyond the budget's variables (the construct checks it at synth).
+  environment: { WORK_BUCKET: "work", TASK_HEARTBEAT_SECONDS: "300", WORK_QUEUE_MAX_RECEIVE_COUNT: "3" },
   statements: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::work/jobs/*" }],
 };
 const synth = (p: PipelineFunctionProps): TfJson => JSON.parse(Testing.synthScope((s) => new PipelineFunction(s, "fn", p)));
@@ -112,6 +113,25 @@ describe("PipelineFunction", () => {
     const inVpc = synth({ ...props, vpc: { subnetIds: ["subnet-1", "subnet-2"], securityGroupIds: ["sg-1"] } });
     expect(only(inVpc, "aws_lambda_function").vpc_config).toEqual({ subnet_ids: ["subnet-1", "subnet-2"], security_group_ids: ["sg-1"] });
     expect(only(inVpc, "aws_iam_role_policy").policy).toMatch(/ec2:CreateNetworkInterface/);
+  });
+
+  describe("refuses at synth an environment the function's init would refuse, with the init's message", () => {
+    const worker = { WORK_BUCKET: "work", TASK_HEARTBEAT_SECONDS: "300", WORK_QUEUE_MAX_RECEIVE_COUNT: "3" };
+    test.each([
+      ["processor", { ...worker, CHUNK_LINES: "5000000" }, 'CHUNK_LINES environment variable must be an integer between 1 and 1000000 (got "5000000")'],
+      ["processor", { WORK_BUCKET: "work", WORK_QUEUE_MAX_RECEIVE_COUNT: "3" }, "TASK_HEARTBEAT_SECONDS environment variable is not set"],
+      ["fetcher", { ...worker, FETCH_MAX_SOCKETS: "4", FETCH_MAX_REDIRECTS: "21" }, 'FETCH_MAX_REDIRECTS environment variable must be an integer between 0 and 20 (got "21")'],
+      ["fetcher", { ...worker }, "FETCH_MAX_SOCKETS environment variable is not set"],
+      ["fanout", { WORK_BUCKET: "work", STATE_MACHINE_ARN: "arn", MAX_URL_LENGTH: "9000" }, 'MAX_URL_LENGTH environment variable must be an integer between 1 and 8192 (got "9000")'],
+      ["fanout", { WORK_BUCKET: "work", MAX_URL_LENGTH: "2048" }, "STATE_MACHINE_ARN environment variable is not set"],
+    ] as const)("the %s with %j", (source, environment, message) => {
+      expect(() => synth({ ...props, functionName: `test-${source}`, source, environment })).toThrow(`function "test-${source}" would fail its init: ${message}`);
+    });
+
+    test("takes a value Terraform resolves at apply (a token) as set", () => {
+      const fn = only(synth({ ...props, environment: { ...worker, WORK_BUCKET: Token.asString({ Ref: "bucket" }) } }), "aws_lambda_function");
+      expect(fn.environment.variables.WORK_BUCKET).toBeDefined();
+    });
   });
 
   test("refuses FETCH_ALLOW_PRIVATE in its environment", () => {

@@ -1,5 +1,5 @@
 import { taskTiming } from "../modules/config/budget";
-import { projectConfig } from "../modules/config/environments";
+import { projectConfig, type EnvironmentConfig } from "../modules/config/environments";
 import { buildApp } from "../stacks/app";
 import { devWith, resources, synthProject, type SynthResult, type TfJson } from "./helpers/synth";
 
@@ -127,6 +127,14 @@ describe.each(["pipeline-dev", "pipeline-prod"])("%s stack", (name) => {
 });
 
 describe("environment validation at synth", () => {
+  test.each([
+    ["processor.chunkLines", (e: EnvironmentConfig) => ({ ...e, processor: { ...e.processor, chunkLines: 5_000_000 } }), "processor", 'CHUNK_LINES environment variable must be an integer between 1 and 1000000 (got "5000000")'],
+    ["processor.chunkBytes", (e: EnvironmentConfig) => ({ ...e, processor: { ...e.processor, chunkBytes: 100 * 1024 ** 2 } }), "processor", 'CHUNK_BYTES environment variable must be an integer between 1 and 67108864 (got "104857600")'],
+    ["fetch.maxRedirects", (e: EnvironmentConfig) => ({ ...e, fetch: { ...e.fetch, maxRedirects: 21 } }), "fetcher", 'FETCH_MAX_REDIRECTS environment variable must be an integer between 0 and 20 (got "21")'],
+  ] as const)("refuses %s that the function would refuse at init, with the init's message", (_field, patch, fn, message) => {
+    expect(() => buildApp({ ...projectConfig, environments: [devWith(patch)] })).toThrow(`function "fanout-pipeline-dev-${fn}" would fail its init: ${message}`);
+  });
+
   test("refuses an account that is not 12 digits, naming the environment", () => {
     const bad = devWith((e) => ({ ...e, account: "1234" }));
     expect(() => buildApp({ ...projectConfig, environments: [bad] })).toThrow(/environment "dev": account must be a 12-digit AWS account id \(got "1234"\)/);

@@ -9,6 +9,7 @@ import { ENV, METRICS } from "../functions/shared/contract";
 import { bundleFunction, type FunctionName } from "./bundle";
 import type { FunctionBudget } from "./config/budget";
 import { assumeRolePolicy, policyDocument, type PolicyStatement } from "./iam";
+import { initError } from "./function-environment";
 import { assertRetentionDays } from "./retention";
 
 /** SDK connection timeout given to every function; well under any request timeout. */
@@ -61,6 +62,21 @@ export class PipelineFunction extends Construct {
       throw new Error(`vpc needs at least one subnet and one security group (got ${props.vpc.subnetIds.length} subnets, ${props.vpc.securityGroupIds.length} security groups)`);
     }
 
+    const b = props.budget;
+    const variables: Record<string, string> = {
+      ...extra,
+      [ENV.maxSockets]: String(b.maxSockets),
+      [ENV.taskConcurrency]: String(b.taskConcurrency),
+      [ENV.sdkRequestTimeoutMs]: String(b.sdkRequestTimeoutMs),
+      [ENV.sdkConnectTimeoutMs]: String(SDK_CONNECT_TIMEOUT_MS),
+      POWERTOOLS_SERVICE_NAME: props.functionName,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
+      NODE_OPTIONS: "--enable-source-maps",
+    };
+    // Synth fails where the function's init would, with the same message.
+    const refused = initError(props.source, variables);
+    if (refused !== undefined) throw new Error(`function "${props.functionName}" would fail its init: ${refused}`);
+
     const name = props.functionName;
     const logGroup = new CloudwatchLogGroup(this, "logs", {
       name: `/aws/lambda/${name}`,
@@ -101,7 +117,6 @@ export class PipelineFunction extends Construct {
 
     const bundle = bundleFunction(props.source);
     const asset = new TerraformAsset(this, "bundle", { path: bundle.zipPath, type: AssetType.FILE });
-    const b = props.budget;
     const fn = new LambdaFunction(this, "function", {
       functionName: name,
       description: `fanout pipeline: ${props.source}`,
@@ -116,18 +131,7 @@ export class PipelineFunction extends Construct {
       reservedConcurrentExecutions: b.reservedConcurrency,
       tracingConfig: { mode: "Active" },
       loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
-      environment: {
-        variables: {
-          ...extra,
-          [ENV.maxSockets]: String(b.maxSockets),
-          [ENV.taskConcurrency]: String(b.taskConcurrency),
-          [ENV.sdkRequestTimeoutMs]: String(b.sdkRequestTimeoutMs),
-          [ENV.sdkConnectTimeoutMs]: String(SDK_CONNECT_TIMEOUT_MS),
-          POWERTOOLS_SERVICE_NAME: name,
-          POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
-          NODE_OPTIONS: "--enable-source-maps",
-        },
-      },
+      environment: { variables },
       vpcConfig: props.vpc
         ? { subnetIds: [...props.vpc.subnetIds], securityGroupIds: [...props.vpc.securityGroupIds] }
         : undefined,
