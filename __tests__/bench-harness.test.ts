@@ -130,7 +130,7 @@ describe("fd cell on 127.0.0.1", () => {
       n: 20,
       bytes: 1024,
       bucket: "bench",
-      budgetEnv: { MAX_SOCKETS: "8", TASK_CONCURRENCY: "4" },
+      budgetEnv: { MAX_SOCKETS: "8", TASK_CONCURRENCY: "4", SDK_REQUEST_TIMEOUT_MS: "30000", SDK_CONNECT_TIMEOUT_MS: "3000" },
       env: { NODE_PATH: path.join(root, "node_modules") },
       timeoutMs: 30_000,
     });

@@ -17,7 +17,7 @@ const props: PipelineFunctionProps = {
   budget,
   logRetentionDays: 14,
   // What the processor's init needs beyond the budget's variables (the construct checks it at synth).
-  environment: { WORK_BUCKET: "work", TASK_HEARTBEAT_SECONDS: "300", WORK_QUEUE_MAX_RECEIVE_COUNT: "3" },
+  environment: { WORK_BUCKET: "work", TASK_HEARTBEAT_SECONDS: "300", WORK_QUEUE_MAX_RECEIVE_COUNT: "3", CHUNK_LINES: "1000", CHUNK_BYTES: "1048576" },
   statements: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::work/jobs/*" }],
 };
 const synth = (p: PipelineFunctionProps): TfJson => JSON.parse(Testing.synthScope((s) => new PipelineFunction(s, "fn", p)));
@@ -116,14 +116,16 @@ describe("PipelineFunction", () => {
   });
 
   describe("refuses at synth an environment the function's init would refuse, with the init's message", () => {
-    const worker = { WORK_BUCKET: "work", TASK_HEARTBEAT_SECONDS: "300", WORK_QUEUE_MAX_RECEIVE_COUNT: "3" };
+    const worker = { WORK_BUCKET: "work", TASK_HEARTBEAT_SECONDS: "300", WORK_QUEUE_MAX_RECEIVE_COUNT: "3", CHUNK_LINES: "1000", CHUNK_BYTES: "1048576" };
+    const fetch = { FETCH_TIMEOUT_MS: "60000", FETCH_MAX_BYTES: "1048576", FETCH_MAX_SOCKETS: "4" };
     test.each([
       ["processor", { ...worker, CHUNK_LINES: "5000000" }, 'CHUNK_LINES environment variable must be an integer between 1 and 1000000 (got "5000000")'],
       ["processor", { WORK_BUCKET: "work", WORK_QUEUE_MAX_RECEIVE_COUNT: "3" }, "TASK_HEARTBEAT_SECONDS environment variable is not set"],
-      ["fetcher", { ...worker, FETCH_MAX_SOCKETS: "4", FETCH_MAX_REDIRECTS: "21" }, 'FETCH_MAX_REDIRECTS environment variable must be an integer between 0 and 20 (got "21")'],
-      ["fetcher", { ...worker }, "FETCH_MAX_SOCKETS environment variable is not set"],
-      ["fanout", { WORK_BUCKET: "work", STATE_MACHINE_ARN: "arn", MAX_URL_LENGTH: "9000" }, 'MAX_URL_LENGTH environment variable must be an integer between 1 and 8192 (got "9000")'],
-      ["fanout", { WORK_BUCKET: "work", MAX_URL_LENGTH: "2048" }, "STATE_MACHINE_ARN environment variable is not set"],
+      ["fetcher", { ...worker, ...fetch, FETCH_MAX_REDIRECTS: "21" }, 'FETCH_MAX_REDIRECTS environment variable must be an integer between 0 and 20 (got "21")'],
+      ["fetcher", { ...worker, FETCH_TIMEOUT_MS: "60000", FETCH_MAX_BYTES: "1048576", FETCH_MAX_REDIRECTS: "3" }, "FETCH_MAX_SOCKETS environment variable is not set"],
+      ["fanout", { WORK_BUCKET: "work", STATE_MACHINE_ARN: "arn", MAX_ITEMS_PER_JOB: "5", MAX_URL_LENGTH: "9000" }, 'MAX_URL_LENGTH environment variable must be an integer between 1 and 8192 (got "9000")'],
+      ["fanout", { WORK_BUCKET: "work", MAX_ITEMS_PER_JOB: "5", MAX_URL_LENGTH: "2048" }, "STATE_MACHINE_ARN environment variable is not set"],
+      ["fanout", { WORK_BUCKET: "work", STATE_MACHINE_ARN: "arn", MAX_URL_LENGTH: "2048" }, "MAX_ITEMS_PER_JOB environment variable is not set"],
     ] as const)("the %s with %j", (source, environment, message) => {
       expect(() => synth({ ...props, functionName: `test-${source}`, source, environment })).toThrow(`function "test-${source}" would fail its init: ${message}`);
     });

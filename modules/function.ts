@@ -5,15 +5,13 @@ import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-s
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
-import { ENV, METRICS } from "../functions/shared/contract";
+import { ENV, METRICS, SDK_CONNECT_TIMEOUT_MS } from "../functions/shared/contract";
 import { bundleFunction, type FunctionName } from "./bundle";
 import type { FunctionBudget } from "./config/budget";
 import { assumeRolePolicy, policyDocument, type PolicyStatement } from "./iam";
 import { initError } from "./function-environment";
 import { assertRetentionDays } from "./retention";
 
-/** SDK connection timeout given to every function; well under any request timeout. */
-export const SDK_CONNECT_TIMEOUT_MS = 3000;
 
 export interface PipelineFunctionProps {
   /** Lambda function name. 1..64 characters of [A-Za-z0-9_-]. */

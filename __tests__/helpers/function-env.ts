@@ -13,6 +13,8 @@ export const FUNCTION_TEST_ENV = {
   WORK_BUCKET: "work-bucket",
   STATE_MACHINE_ARN: "arn:aws:states:us-east-1:000000000000:stateMachine:pipeline",
   MAX_SOCKETS: "16",
+  SDK_CONNECT_TIMEOUT_MS: "3000",
+  SDK_REQUEST_TIMEOUT_MS: "30000",
   TASK_CONCURRENCY: "8",
   MAX_ITEMS_PER_JOB: "5",
   MAX_URL_LENGTH: "2048",

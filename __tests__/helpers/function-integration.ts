@@ -10,6 +10,7 @@ import * as path from "path";
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { bundleFunction } from "../../modules/bundle";
 import type { FunctionKey } from "../../modules/config/budget";
+import { SDK_CONNECT_TIMEOUT_MS } from "../../functions/shared/contract";
 import { projectConfig } from "../../modules/config/environments";
 import type { InvokeResult, LambdaChild } from "../../scripts/lib/lambda-child";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
@@ -30,7 +31,12 @@ const DEV_BUDGET = (() => {
 
 /** A function's deployed socket and task bounds, as environment variables. */
 export function deployedBounds(fn: FunctionKey): Record<string, string> {
-  const bounds: Record<string, string> = { MAX_SOCKETS: String(DEV_BUDGET[fn].maxSockets), TASK_CONCURRENCY: String(DEV_BUDGET[fn].taskConcurrency) };
+  const bounds: Record<string, string> = {
+    MAX_SOCKETS: String(DEV_BUDGET[fn].maxSockets),
+    TASK_CONCURRENCY: String(DEV_BUDGET[fn].taskConcurrency),
+    SDK_REQUEST_TIMEOUT_MS: String(DEV_BUDGET[fn].sdkRequestTimeoutMs),
+    SDK_CONNECT_TIMEOUT_MS: String(SDK_CONNECT_TIMEOUT_MS),
+  };
   if (fn === "fetcher") bounds.FETCH_MAX_SOCKETS = String(DEV_BUDGET.fetcher.fetchMaxSockets);
   return bounds;
 }

@@ -30,7 +30,7 @@ export function loadFanoutConfig(env: Env = process.env): FanoutConfig {
   return {
     ...loadRuntimeConfig(env),
     stateMachineArn: stringFromEnv(env, ENV.stateMachineArn),
-    maxItemsPerJob: intFromEnv(env, ENV.maxItemsPerJob, { min: 1, max: 10_000, fallback: 100 }),
+    maxItemsPerJob: intFromEnv(env, ENV.maxItemsPerJob, { min: 1, max: 10_000 }),
     maxUrlLength: intFromEnv(env, ENV.maxUrlLength, FANOUT_LIMITS.maxUrlLength),
     allowHttp: boolFromEnv(env, ENV.allowHttp, false),
     exemptOrigins: parseOrigins(env[ENV.fetchAllowPrivate]),

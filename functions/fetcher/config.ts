@@ -22,10 +22,10 @@ export function loadFetcherConfig(env: Env = process.env): FetcherConfig {
     ...loadRuntimeConfig(env),
     ...loadWorkerConfig(env),
     allowHttp: boolFromEnv(env, ENV.allowHttp, false),
-    fetchTimeoutMs: intFromEnv(env, ENV.fetchTimeoutMs, { min: 100, max: 900_000, fallback: 30_000 }),
-    fetchMaxBytes: intFromEnv(env, ENV.fetchMaxBytes, { min: 1, max: 5 * 1024 ** 3, fallback: 100 * 1024 ** 2 }),
-    fetchMaxRedirects: intFromEnv(env, ENV.fetchMaxRedirects, { min: 0, max: 20, fallback: 5 }),
-    // No fallback: the budget sets it, and a bundle without it fails its init.
+    // No fallbacks: the stack sets each, and a bundle without one fails its init.
+    fetchTimeoutMs: intFromEnv(env, ENV.fetchTimeoutMs, { min: 100, max: 900_000 }),
+    fetchMaxBytes: intFromEnv(env, ENV.fetchMaxBytes, { min: 1, max: 5 * 1024 ** 3 }),
+    fetchMaxRedirects: intFromEnv(env, ENV.fetchMaxRedirects, { min: 0, max: 20 }),
     fetchMaxSockets: intFromEnv(env, ENV.fetchMaxSockets, POOL_SOCKETS_RANGE),
     allowPrivate: parseOrigins(env[ENV.fetchAllowPrivate]),
   };

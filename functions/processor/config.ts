@@ -15,7 +15,8 @@ export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
   return {
     ...loadRuntimeConfig(env),
     ...loadWorkerConfig(env),
-    chunkLines: intFromEnv(env, ENV.chunkLines, { min: 1, max: 1_000_000, fallback: 1_000 }),
-    chunkBytes: intFromEnv(env, ENV.chunkBytes, { min: 1, max: 64 * 1024 ** 2, fallback: 1024 ** 2 }),
+    // No fallbacks: the stack sets both, and a bundle without one fails its init.
+    chunkLines: intFromEnv(env, ENV.chunkLines, { min: 1, max: 1_000_000 }),
+    chunkBytes: intFromEnv(env, ENV.chunkBytes, { min: 1, max: 64 * 1024 ** 2 }),
   };
 }

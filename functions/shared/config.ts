@@ -18,12 +18,16 @@ export interface RuntimeConfig {
   readonly s3ForcePathStyle: boolean;
 }
 
-/** Defaults and ranges (documented in the report and README). */
+/**
+ * Ranges. No variable the stack sets has a fallback here: a fallback that
+ * differed from the deployed value would make a bundle started without it
+ * behave unlike the deployed one (synth checks that every one is set).
+ */
 export const RUNTIME_LIMITS = {
   maxSockets: POOL_SOCKETS_RANGE,
   taskConcurrency: { min: 1, max: 500 },
-  sdkConnectTimeoutMs: { min: 100, max: 60_000, fallback: 3_000 },
-  sdkRequestTimeoutMs: { min: 100, max: 900_000, fallback: 30_000 },
+  sdkConnectTimeoutMs: { min: 100, max: 60_000 },
+  sdkRequestTimeoutMs: { min: 100, max: 900_000 },
 } as const;
 
 export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {

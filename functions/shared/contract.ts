@@ -195,6 +195,9 @@ export interface FinalizeTaskInput {
   readonly itemCount: number;
 }
 
+/** SDK connection timeout given to every function (SDK_CONNECT_TIMEOUT_MS); well under any request timeout. */
+export const SDK_CONNECT_TIMEOUT_MS = 3000;
+
 /** Sockets one pool may hold: the one range the budget (synth) and the functions (init) check. */
 export const POOL_SOCKETS_RANGE = { min: 1, max: 256 } as const;
 
