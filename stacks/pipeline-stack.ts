@@ -6,7 +6,6 @@ import { Alarms } from "../modules/alarms";
 import { Dashboard } from "../modules/dashboard";
 import { fdCeiling, taskTiming, WORK_QUEUE_BATCH_SIZE, WORK_QUEUE_RETENTION_SECONDS } from "../modules/config/budget";
 import type { EnvironmentConfig, ProjectConfig } from "../modules/config/environments";
-import { validateEnvironment } from "../modules/config/validate";
 import { PipelineFunction } from "../modules/function";
 import { Network, TASK_TOKEN_ACTIONS } from "../modules/network";
 import { PipelineQueue } from "../modules/queue";
@@ -14,7 +13,9 @@ import { WorkBucket } from "../modules/storage";
 import { Workflow } from "../modules/workflow/workflow";
 
 export interface PipelineStackProps {
+  /** The project; validated, with every environment, by `validateProject` (buildApp calls it first). */
   readonly config: ProjectConfig;
+  /** One of `config.environments`. */
   readonly env: EnvironmentConfig;
 }
 
@@ -32,7 +33,7 @@ export class PipelineStack extends TerraformStack {
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id);
     const { env, config } = props;
-    validateEnvironment(env);
+    // The environment was validated once, with the whole project, by validateProject (buildApp).
     if (env.workBucketName === config.state.bucketName) {
       throw new Error(`environment "${env.name}": workBucketName must not be the Terraform state bucket (${config.state.bucketName})`);
     }
