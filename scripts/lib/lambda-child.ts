@@ -43,17 +43,6 @@ export type InvokeResult<T> =
   | { readonly ok: true; readonly result: T }
   | { readonly ok: false; readonly error: { readonly name: string; readonly message: string } };
 
-export interface FdStats {
-  /** Highest count seen since start or the last reset. */
-  readonly peak: number;
-  readonly last: number;
-  readonly samples: number;
-  /** Longest time between two samples, in ms. */
-  readonly maxGapMs: number;
-  /** Samples that came 10 ms or more after the previous one (a busy machine). */
-  readonly lateSamples: number;
-}
-
 export interface LambdaChildOptions {
   /** Path of the bundle (`index.js`). */
   readonly bundle: string;
@@ -76,9 +65,9 @@ export interface LambdaChild {
   /** The init error (bad configuration, …), if the bundle failed to load. */
   readonly initError?: { name: string; message: string };
   invoke<T = unknown>(event: unknown): Promise<InvokeResult<T>>;
-  fds(): Promise<FdStats>;
+  fds(): Promise<FdSample>;
   /** Starts a new peak measurement. */
-  resetFds(): Promise<FdStats>;
+  resetFds(): Promise<FdSample>;
   /** Everything the child wrote to stdout and stderr (logs, EMF metrics). */
   output(): string;
   /** Exit code/signal once the child has exited (undefined while it runs). */
@@ -125,7 +114,9 @@ export async function startLambdaChild(options: LambdaChildOptions): Promise<Lam
   const { initError } = await ready;
   const pid = child.pid as number;
   const sampler = startFdSampler(pid, options.sampleEveryMs ?? 5);
-  const stats = (f: FdSample): FdStats => ({ peak: f.peak, last: f.last, samples: f.samples, maxGapMs: f.maxGapMs, lateSamples: f.gapsOver10Ms });
+  // A child that dies without close() (killed, crashed) lets go of the sampling thread too.
+  if (exit) void sampler.stop();
+  else child.once("exit", () => void sampler.stop());
 
   return {
     pid,
@@ -138,10 +129,10 @@ export async function startLambdaChild(options: LambdaChildOptions): Promise<Lam
         child.send({ type: "invoke", id, event });
       });
     },
-    fds: async () => stats(sampler.read()),
+    fds: async () => sampler.read(),
     async resetFds() {
       await sampler.reset();
-      return stats(sampler.read());
+      return sampler.read();
     },
     output: () => output,
     exited: () => exit,
