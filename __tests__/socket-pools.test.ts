@@ -10,6 +10,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { poolSockets, plannedFds, SOCKET_POOLS, type FunctionKey } from "../modules/config/budget";
 import { projectConfig } from "../modules/config/environments";
+import { APPLY_TIME_STAND_IN } from "../modules/function-environment";
 import { resources, synthProject, type SynthResult } from "./helpers/synth";
 
 let synth: SynthResult;
@@ -20,12 +21,11 @@ afterAll(() => synth?.cleanup());
 
 const dev = projectConfig.environments.find((e) => e.name === "dev")!;
 
-/** The synthesized environment of function `fn`, with after-apply references stood in for. */
+/** The synthesized environment of function `fn`, with after-apply references stood in for as synth's own check does. */
 function synthesizedEnv(fn: FunctionKey): Record<string, string> {
   const [[, f]] = resources(synth.stacks["pipeline-dev"], "aws_lambda_function").filter(([, f]) => f.function_name.endsWith(`-${fn}`));
   const vars = f.environment.variables as Record<string, string>;
-  const standIns: Record<string, string> = { STATE_MACHINE_ARN: "arn:aws:states:eu-west-1:123456789012:stateMachine:fanout-pipeline-dev" };
-  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v.includes("${") ? (standIns[k] ?? `after-apply-${k.toLowerCase()}`) : v]));
+  return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v.includes("${") ? APPLY_TIME_STAND_IN : v]));
 }
 
 /**

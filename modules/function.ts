@@ -5,9 +5,9 @@ import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-s
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
-import { ENV, METRICS, SDK_CONNECT_TIMEOUT_MS } from "../functions/shared/contract";
+import { ENV, METRICS } from "../functions/shared/contract";
 import { bundleFunction, type FunctionName } from "./bundle";
-import type { FunctionBudget } from "./config/budget";
+import { budgetVariables, type FunctionBudget } from "./config/budget";
 import { assumeRolePolicy, policyDocument, type PolicyStatement } from "./iam";
 import { initError } from "./function-environment";
 import { assertRetentionDays } from "./retention";
@@ -18,7 +18,7 @@ export interface PipelineFunctionProps {
   readonly functionName: string;
   /** Which `functions/<name>/handler.ts` to bundle and deploy. */
   readonly source: FunctionName;
-  /** This function's part of the concurrency budget (already validated by the stack). */
+  /** This function's part of the concurrency budget (already validated by the stack); it becomes its bounds' environment variables (`budgetVariables`). */
   readonly budget: FunctionBudget;
   /**
    * Extra environment variables (WORK_BUCKET and the like). The budget's variables
@@ -63,10 +63,7 @@ export class PipelineFunction extends Construct {
     const b = props.budget;
     const variables: Record<string, string> = {
       ...extra,
-      [ENV.maxSockets]: String(b.maxSockets),
-      [ENV.taskConcurrency]: String(b.taskConcurrency),
-      [ENV.sdkRequestTimeoutMs]: String(b.sdkRequestTimeoutMs),
-      [ENV.sdkConnectTimeoutMs]: String(SDK_CONNECT_TIMEOUT_MS),
+      ...budgetVariables(b),
       POWERTOOLS_SERVICE_NAME: props.functionName,
       POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
       NODE_OPTIONS: "--enable-source-maps",

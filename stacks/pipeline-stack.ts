@@ -137,7 +137,6 @@ export class PipelineStack extends TerraformStack {
         [ENV.fetchTimeoutMs]: String(b.fetcher.fetchTimeoutMs),
         [ENV.fetchMaxBytes]: String(env.fetch.maxBytes),
         [ENV.fetchMaxRedirects]: String(env.fetch.maxRedirects),
-        [ENV.fetchMaxSockets]: String(b.fetcher.fetchMaxSockets),
       },
       statements: [
         ...fetcherS3,

@@ -9,8 +9,7 @@
 import * as path from "path";
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { bundleFunction } from "../../modules/bundle";
-import type { FunctionKey } from "../../modules/config/budget";
-import { SDK_CONNECT_TIMEOUT_MS } from "../../functions/shared/contract";
+import { budgetVariables, type FunctionKey } from "../../modules/config/budget";
 import { projectConfig } from "../../modules/config/environments";
 import type { InvokeResult, LambdaChild } from "../../scripts/lib/lambda-child";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
@@ -19,27 +18,15 @@ import { sqsEvent, taskRecord, taskToken } from "./lambda-events";
 
 export const BUCKET = "work-bucket";
 /**
- * The dev environment's budget: what synth writes into each function's
- * MAX_SOCKETS and TASK_CONCURRENCY (function.test.ts checks that mapping), so a
- * bundle here runs with its deployed bounds, not a test's own.
+ * The dev environment's budget. A bundle here gets the variables synth derives
+ * from it (`budgetVariables`, the same function PipelineFunction deploys), so it
+ * runs with its deployed bounds, not a test's own.
  */
 const DEV_BUDGET = (() => {
   const dev = projectConfig.environments.find((e) => e.name === "dev");
   if (!dev) throw new Error("no dev environment in projectConfig");
   return dev.budget;
 })();
-
-/** A function's deployed socket and task bounds, as environment variables. */
-export function deployedBounds(fn: FunctionKey): Record<string, string> {
-  const bounds: Record<string, string> = {
-    MAX_SOCKETS: String(DEV_BUDGET[fn].maxSockets),
-    TASK_CONCURRENCY: String(DEV_BUDGET[fn].taskConcurrency),
-    SDK_REQUEST_TIMEOUT_MS: String(DEV_BUDGET[fn].sdkRequestTimeoutMs),
-    SDK_CONNECT_TIMEOUT_MS: String(SDK_CONNECT_TIMEOUT_MS),
-  };
-  if (fn === "fetcher") bounds.FETCH_MAX_SOCKETS = String(DEV_BUDGET.fetcher.fetchMaxSockets);
-  return bounds;
-}
 
 /** The fd bound of the integration tests: peak open fds ≤ the function's deployed MAX_SOCKETS + 40. */
 export function fdLimit(fn: FunctionKey): number {
@@ -57,7 +44,7 @@ export function childEnv(fn: FunctionKey, endpoints: { s3: string; sfn?: string 
     ...loopbackAwsEnv(endpoints),
     POWERTOOLS_LOG_LEVEL: "WARN",
     WORK_BUCKET: BUCKET,
-    ...deployedBounds(fn),
+    ...budgetVariables(DEV_BUDGET[fn]),
     ...extra,
   };
 }

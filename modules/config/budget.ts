@@ -5,7 +5,7 @@
  * constructed; rules 10 and 11 (the state machine's payload and history against
  * AWS's limits) are in modules/workflow/limits.ts.
  */
-import { POOL_SOCKETS_RANGE, SOCKET_POOLS, type PoolBound } from "../../functions/shared/contract";
+import { ENV, POOL_SOCKETS_RANGE, SDK_CONNECT_TIMEOUT_MS, SOCKET_POOLS, type PoolBound } from "../../functions/shared/contract";
 
 /** The Lambda limit this budget exists to respect. */
 export const LAMBDA_FD_LIMIT = 1024;
@@ -168,6 +168,20 @@ export function poolSockets(budget: Budget, fn: FunctionKey): { client: string; 
     if (sockets === undefined) throw new Error(`budget: ${fn}.${p.bound} is not set (it bounds the ${fn}'s ${p.client})`);
     return { client: p.client, bound: p.bound, sockets };
   });
+}
+
+/**
+ * The environment variables a function's budget becomes: PipelineFunction
+ * deploys them, and the integration tests start the bundles with them.
+ */
+export function budgetVariables(f: FunctionBudget | FetcherBudget): Record<string, string> {
+  return {
+    [ENV.maxSockets]: String(f.maxSockets),
+    [ENV.taskConcurrency]: String(f.taskConcurrency),
+    [ENV.sdkRequestTimeoutMs]: String(f.sdkRequestTimeoutMs),
+    [ENV.sdkConnectTimeoutMs]: String(SDK_CONNECT_TIMEOUT_MS),
+    ...("fetchMaxSockets" in f ? { [ENV.fetchMaxSockets]: String(f.fetchMaxSockets) } : {}),
+  };
 }
 
 /** Planned peak file descriptors of one function (rule 6's left-hand side). */
