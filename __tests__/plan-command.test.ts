@@ -1,8 +1,9 @@
 /**
  * `npm run plan` end to end, offline: the real stacks plan with nothing to
- * destroy, and a synthesized change that would replace the work bucket fails the
- * command with the warning line. Skipped, loudly, only where no terraform binary
- * exists. Credential detection (which picks the mode) is tested without Terraform.
+ * destroy; then, on the same folders (not initialized twice), a recorded state
+ * whose work bucket had another name fails the command with the warning line.
+ * Skipped, loudly, only where no terraform binary exists. Credential detection
+ * (which picks the mode) is tested without Terraform.
  *
  * @slow (starts first: __tests__/helpers/sequencer.js)
  */
@@ -12,8 +13,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { detectAwsCredentials } from "../scripts/lib/aws-credentials";
+import { INIT_FINGERPRINT_FILE } from "../scripts/lib/plan-runner";
 import { findTerraform, missingTerraformMessage, MIRROR_ENV, OFFLINE_OVERRIDE_FILE } from "../scripts/lib/terraform";
-import { devWith, synthProject, type SynthResult, type TfJson } from "./helpers/synth";
+import type { TfJson } from "./helpers/synth";
 import { projectConfig } from "../modules/config/environments";
 
 const root = path.resolve(__dirname, "..");
@@ -135,6 +137,11 @@ describeTf("npm run plan (offline)", () => {
       expect(JSON.parse(fs.readFileSync(path.join(out, `${stack}.json`), "utf8")).resource_changes.length).toBe(add);
     }
     expect(summary).not.toContain("⚠️");
+    // Each folder was initialized, and remembers from what (so the runs below skip init).
+    for (const stack of ["state", "pipeline-dev", "pipeline-prod"]) {
+      expect(r.stderr).toMatch(new RegExp(`\\[plan\\] ${stack}: init \\d+\\.\\d s`));
+      expect(fs.existsSync(path.join(tmp, "cdktf.out", "stacks", stack, INIT_FINGERPRINT_FILE))).toBe(true);
+    }
     // The offline override (local backend, mock keys) is not left where `cdktf deploy` would use it.
     for (const stack of ["state", "pipeline-dev", "pipeline-prod"]) {
       expect(fs.existsSync(path.join(tmp, "cdktf.out", "stacks", stack, OFFLINE_OVERRIDE_FILE))).toBe(false);
@@ -144,20 +151,22 @@ describeTf("npm run plan (offline)", () => {
     expect(comment).toContain("<summary>Plan of <code>pipeline-prod</code></summary>");
   }, 240_000);
 
-  describe("against a recorded state", () => {
-    let synth: SynthResult;
+  describe("against a recorded state, on the stacks the plan above synthesized and initialized", () => {
+    // The same folders as the run above: their init is reused (same backend, providers and lock file).
+    const synthDir = () => path.join(tmp, "cdktf.out");
+    const stackDir = (stack: string) => path.join(synthDir(), "stacks", stack);
+    const readStack = (stack: string): TfJson => JSON.parse(fs.readFileSync(path.join(stackDir(stack), "cdk.tf.json"), "utf8"));
     let workBucket: string;
     let ingestQueue: string;
     beforeAll(() => {
-      // GIVEN a synthesized change: dev's work bucket gets a new name (the bucket name forces replacement).
-      const dev = devWith((e) => ({ ...e, workBucketName: "fanout-pipeline-dev-work-renamed" }));
-      synth = synthProject({ ...projectConfig, environments: projectConfig.environments.map((e) => (e.name === "dev" ? dev : e)) });
-      workBucket = logicalId(synth.stacks["pipeline-dev"], "aws_s3_bucket", "pipeline-dev/work-bucket/bucket");
-      ingestQueue = logicalId(synth.stacks["pipeline-prod"], "aws_sqs_queue", "pipeline-prod/queue/queue");
-      // AND a state in which dev's bucket exists under its deployed name (offline.tfstate: the local backend override's file).
-      const old = "fanout-pipeline-dev-work-example";
+      // GIVEN a state in which dev's work bucket exists under the name it had before a rename (the bucket name forces replacement).
+      const dev = readStack("pipeline-dev");
+      workBucket = logicalId(dev, "aws_s3_bucket", "pipeline-dev/work-bucket/bucket");
+      const devEnv = projectConfig.environments.find((e) => e.name === "dev");
+      expect(dev.resource.aws_s3_bucket[workBucket].bucket).toBe(devEnv?.workBucketName);
+      const old = "fanout-pipeline-dev-work-before-rename";
       fs.writeFileSync(
-        path.join(synth.stackDir("pipeline-dev"), "offline.tfstate"),
+        path.join(stackDir("pipeline-dev"), "offline.tfstate"),
         localState([
           {
             type: "aws_s3_bucket",
@@ -167,10 +176,11 @@ describeTf("npm run plan (offline)", () => {
         ]),
       );
       // AND a state in which prod's ingest queue was deployed under an older name (a queue rename, no prevent_destroy).
+      ingestQueue = logicalId(readStack("pipeline-prod"), "aws_sqs_queue", "pipeline-prod/queue/queue");
       const oldQueue = "fanout-prod-ingest";
       const url = `https://sqs.eu-west-1.amazonaws.com/123456789012/${oldQueue}`;
       fs.writeFileSync(
-        path.join(synth.stackDir("pipeline-prod"), "offline.tfstate"),
+        path.join(stackDir("pipeline-prod"), "offline.tfstate"),
         localState([
           {
             type: "aws_sqs_queue",
@@ -187,13 +197,14 @@ describeTf("npm run plan (offline)", () => {
         ]),
       );
     });
-    afterAll(() => synth?.cleanup());
 
-    test("a synthesized change that would replace the work bucket makes the plan command exit 2 with the warning line", () => {
+    test("a renamed work bucket (its replacement) makes the plan command exit 2 with the warning line", () => {
       const out = path.join(tmp, "plan-bucket");
-      const r = planCli(["--offline", "--no-synth", "--synth-dir", synth.outdir, "--stack", "pipeline-dev", "--out", out]);
+      const r = planCli(["--offline", "--no-synth", "--synth-dir", synthDir(), "--stack", "pipeline-dev", "--out", out]);
       const warning = `⚠️ DESTROY of protected resource aws_s3_bucket.${workBucket} (work bucket) in pipeline-dev`;
       expect(r.status).toBe(2);
+      // The folder was initialized by the run above from the same inputs: no second init, and Terraform agrees it needs none.
+      expect(r.stderr).toContain("pipeline-dev: init skipped");
       expect(r.stderr).toContain(warning);
       const summary = fs.readFileSync(path.join(out, "summary.md"), "utf8");
       expect(summary).toContain(warning);
@@ -204,8 +215,9 @@ describeTf("npm run plan (offline)", () => {
 
     test("with --allow-destroy, a replaced ingest queue exits 0 and still prints the warning line", () => {
       const out = path.join(tmp, "plan-queue");
-      const r = planCli(["--offline", "--no-synth", "--synth-dir", synth.outdir, "--stack", "pipeline-prod", "--out", out, "--allow-destroy"]);
+      const r = planCli(["--offline", "--no-synth", "--synth-dir", synthDir(), "--stack", "pipeline-prod", "--out", out, "--allow-destroy"]);
       if (r.status !== 0) throw new Error(`npm run plan exited ${r.status}:\n${r.all.slice(-6000)}`);
+      expect(r.stderr).toContain("pipeline-prod: init skipped");
       expect(r.stderr).toContain(
         `⚠️ DESTROY of protected resource aws_sqs_queue.${ingestQueue} (ingest queue) in pipeline-prod: replaced (destroyed, then created empty): name forces replacement`,
       );

@@ -2,11 +2,15 @@
  * `terraform init`, `plan -out` and `show -json` of synthesized stacks, several
  * at once. Each stack has its own folder, so plans run in parallel; `init` runs
  * one at a time because a shared provider plugin cache is not safe for
- * concurrent installs (and with a mirror it takes about a second).
+ * concurrent installs (and with a mirror it takes about a second). A folder
+ * already initialized from the same inputs (`initFingerprint`) is not
+ * initialized again: a re-run after a synth that changed only resources goes
+ * straight to the plan.
  */
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { OFFLINE_OVERRIDE_FILE, prepareOffline, terraformAsync } from "./terraform";
+import { findTerraform, OFFLINE_OVERRIDE_FILE, prepareOffline, terraformAsync } from "./terraform";
 
 /** Name of the binary plan written into each stack folder. */
 export const PLAN_FILE = "tfplan";
@@ -49,6 +53,50 @@ export class InitQueue {
   }
 }
 
+/** Where a successful init leaves the fingerprint of its inputs (inside .terraform: gone with it). */
+export const INIT_FINGERPRINT_FILE = path.join(".terraform", "fanout-init.sha256");
+
+const readOrEmpty = (file: string | undefined): string => {
+  try {
+    return file ? fs.readFileSync(file, "utf8") : "";
+  } catch {
+    return "";
+  }
+};
+
+/**
+ * Everything `terraform init` builds a stack folder from: the configuration's
+ * `terraform` block (backend, required providers) and module sources, the
+ * offline override, the dependency lock file, where providers are installed
+ * from (CLI config, plugin cache) and the Terraform binary. Resources are not
+ * inputs: a change to them needs no init. Terraform still checks the installed
+ * provider against the lock file at every plan.
+ */
+export function initFingerprint(dir: string, env: NodeJS.ProcessEnv): string {
+  const config = JSON.parse(fs.readFileSync(path.join(dir, "cdk.tf.json"), "utf8")) as { terraform?: unknown; module?: Record<string, { source?: unknown; version?: unknown }> };
+  const modules = Object.entries(config.module ?? {}).map(([name, m]) => [name, m.source, m.version]);
+  const bin = findTerraform();
+  const binary = bin && fs.existsSync(bin) ? `${bin} ${fs.statSync(bin).size} ${fs.statSync(bin).mtimeMs}` : "";
+  const hash = createHash("sha256");
+  for (const part of [
+    JSON.stringify({ terraform: config.terraform ?? null, modules }),
+    readOrEmpty(path.join(dir, OFFLINE_OVERRIDE_FILE)),
+    readOrEmpty(path.join(dir, ".terraform.lock.hcl")),
+    readOrEmpty(env.TF_CLI_CONFIG_FILE),
+    env.TF_PLUGIN_CACHE_DIR ?? "",
+    binary,
+  ]) {
+    hash.update(part).update("\0");
+  }
+  return hash.digest("hex");
+}
+
+/** Whether `dir` was initialized, successfully, from the inputs it has now. */
+export function initializedFromSameInputs(dir: string, env: NodeJS.ProcessEnv): boolean {
+  const recorded = readOrEmpty(path.join(dir, INIT_FINGERPRINT_FILE)).trim();
+  return recorded !== "" && fs.existsSync(path.join(dir, ".terraform", "providers")) && recorded === initFingerprint(dir, env);
+}
+
 /** init + plan + show of one stack folder. */
 export async function planStack(stack: string, dir: string, opts: StackRunOptions): Promise<StackOutcome> {
   const started = Date.now();
@@ -72,8 +120,18 @@ export async function planStack(stack: string, dir: string, opts: StackRunOption
     const t = Date.now();
     const lock = path.join(dir, ".terraform.lock.hcl");
     if (queue.lockFile && !fs.existsSync(lock)) fs.copyFileSync(queue.lockFile, lock);
+    const fingerprint = path.join(dir, INIT_FINGERPRINT_FILE);
+    if (initializedFromSameInputs(dir, opts.env)) {
+      if (!queue.lockFile && fs.existsSync(lock)) queue.lockFile = lock;
+      log(`${stack}: init skipped (initialized from the same backend, providers and lock file)`);
+      return { code: 0, stdout: "", stderr: "" };
+    }
+    fs.rmSync(fingerprint, { force: true });
     const r = await terraformAsync(dir, ["init", "-input=false", "-no-color", "-reconfigure"], opts.env);
-    if (r.code === 0 && !queue.lockFile && fs.existsSync(lock)) queue.lockFile = lock;
+    if (r.code === 0) {
+      if (!queue.lockFile && fs.existsSync(lock)) queue.lockFile = lock;
+      fs.writeFileSync(fingerprint, `${initFingerprint(dir, opts.env)}\n`);
+    }
     log(`${stack}: init ${secs(t)} s`);
     return r;
   });
