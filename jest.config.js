@@ -10,6 +10,8 @@ module.exports = {
   },
   // Suites marked @slow start first (a fresh clone has no timings to order by).
   testSequencer: "<rootDir>/__tests__/helpers/sequencer.js",
+  // cdktf's token stack traces skip source mapping (the file says why).
+  setupFilesAfterEnv: ["<rootDir>/__tests__/helpers/token-stack-traces.js"],
   globalSetup: "<rootDir>/__tests__/helpers/global-setup.ts",
   globalTeardown: "<rootDir>/__tests__/helpers/global-teardown.ts",
   testTimeout: 60000,
