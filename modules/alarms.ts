@@ -7,7 +7,7 @@ import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscrip
 import { Token } from "cdktf";
 import { Construct } from "constructs";
 import { METRICS } from "../functions/shared/contract";
-import { policyDocument } from "./iam";
+import { denyInsecureTransport, policyDocument } from "./iam";
 
 export interface AlarmsProps {
   /** Name prefix of the topic and alarms. */
@@ -116,14 +116,7 @@ export class Alarms extends Construct {
           Resource: topic.arn,
           Condition: fromOurAlarms,
         },
-        {
-          Sid: "DenyInsecureTransport",
-          Effect: "Deny",
-          Principal: "*",
-          Action: "sns:Publish",
-          Resource: topic.arn,
-          Condition: { Bool: { "aws:SecureTransport": "false" } },
-        },
+        denyInsecureTransport("sns:Publish", topic.arn),
       ]),
     });
     if (props.alarmEmail) {

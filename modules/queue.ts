@@ -4,7 +4,7 @@ import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import { SqsQueuePolicy } from "@cdktf/provider-aws/lib/sqs-queue-policy";
 import { SqsQueueRedriveAllowPolicy } from "@cdktf/provider-aws/lib/sqs-queue-redrive-allow-policy";
 import { QUEUE_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
-import type { PolicyStatement } from "./iam";
+import { denyInsecureTransport, policyDocument, type PolicyStatement } from "./iam";
 
 export interface PipelineQueueProps {
   /**
@@ -167,17 +167,5 @@ function jsonOf(value: Record<string, string | number>): string {
 }
 
 function tlsOnlyPolicy(queueArn: string): string {
-  return JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Sid: "DenyInsecureTransport",
-        Effect: "Deny",
-        Principal: "*",
-        Action: "sqs:*",
-        Resource: queueArn,
-        Condition: { Bool: { "aws:SecureTransport": "false" } },
-      },
-    ],
-  });
+  return policyDocument([denyInsecureTransport("sqs:*", queueArn)]);
 }

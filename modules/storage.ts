@@ -1,6 +1,6 @@
 import { Lazy, Token } from "cdktf";
 import { KEYS } from "../functions/shared/contract";
-import { policyDocument, type PolicyStatement } from "./iam";
+import { denyInsecureTransport, policyDocument, type PolicyStatement } from "./iam";
 import { Construct } from "constructs";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";
 import {
@@ -173,14 +173,7 @@ export class SecureBucket extends Construct {
       rule: { objectOwnership: "BucketOwnerEnforced" },
     });
     const everything = [bucket.arn, `${bucket.arn}/*`];
-    this.statements.push({
-      Sid: "DenyInsecureTransport",
-      Effect: "Deny",
-      Principal: "*",
-      Action: "s3:*",
-      Resource: everything,
-      Condition: { Bool: { "aws:SecureTransport": "false" } },
-    });
+    this.statements.push(denyInsecureTransport("s3:*", everything));
     if (props.allowOnlyPrincipals !== undefined) {
       if (props.allowOnlyPrincipals.length === 0) throw new Error("bucket policy: allowOnlyPrincipals must name at least one principal");
       this.statements.push({

@@ -7,6 +7,7 @@ import { Dashboard } from "../modules/dashboard";
 import { fdCeiling, taskTiming, WORK_QUEUE_BATCH_SIZE, WORK_QUEUE_RETENTION_SECONDS } from "../modules/config/budget";
 import type { EnvironmentConfig, ProjectConfig } from "../modules/config/environments";
 import { PipelineFunction } from "../modules/function";
+import { listPrefixGrant, objectGrant } from "../modules/iam";
 import { Network, TASK_TOKEN_ACTIONS } from "../modules/network";
 import { PipelineQueue } from "../modules/queue";
 import { WorkBucket } from "../modules/storage";
@@ -83,15 +84,8 @@ export class PipelineStack extends TerraformStack {
     const fetchQueue = workQueue("fetcher", "fetch");
     const processQueue = workQueue("processor", "process");
 
-    const objects = (...patterns: string[]) => patterns.map((p) => `${bucket.bucketArn}/${p}`);
-    const listJobs = {
-      Sid: "ListJobPrefix",
-      Effect: "Allow" as const,
-      Action: "s3:ListBucket",
-      Resource: bucket.bucketArn,
-      // Lets a missing key answer 404 (NoSuchKey) instead of 403, and Finalize list a job's outcomes; nothing else.
-      Condition: { StringLike: { "s3:prefix": [`${KEYS.prefixes.jobs}*`] } },
-    };
+    // Lets a missing key answer 404 (NoSuchKey) instead of 403, and Finalize list a job's outcomes; nothing else.
+    const listJobs = listPrefixGrant("ListJobPrefix", bucket.bucketArn, [KEYS.prefixes.jobs]);
     const common = { [ENV.workBucket]: bucket.bucketName, [ENV.allowHttp]: String(env.allowHttp) };
     const answerTasks = {
       // SendTask* support no resource-level permissions: IAM accepts only "*" (the isolated VPC's endpoint policy narrows the processor's further).
@@ -108,21 +102,11 @@ export class PipelineStack extends TerraformStack {
 
     // Each VPC function's S3 access, once: its role's statements and its VPC's endpoint policy.
     const fetcherS3 = [
-      { Sid: "WriteRawObjects", Effect: "Allow" as const, Action: ["s3:PutObject", "s3:AbortMultipartUpload"], Resource: objects(KEYS.raw("*", "*")) },
+      objectGrant("WriteRawObjects", ["s3:PutObject", "s3:AbortMultipartUpload"], bucket.bucketArn, [KEYS.raw("*", "*")]),
     ];
     const processorS3 = [
-      {
-        Sid: "ReadJobInputsAndOutcomes",
-        Effect: "Allow" as const,
-        Action: "s3:GetObject",
-        Resource: objects(KEYS.raw("*", "*"), KEYS.manifest("*"), KEYS.result("*", "*"), KEYS.failure("*", "*")),
-      },
-      {
-        Sid: "WriteJobOutputs",
-        Effect: "Allow" as const,
-        Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-        Resource: objects(KEYS.chunk("*", "*", "*"), KEYS.result("*", "*"), KEYS.status("*")),
-      },
+      objectGrant("ReadJobInputsAndOutcomes", "s3:GetObject", bucket.bucketArn, [KEYS.raw("*", "*"), KEYS.manifest("*"), KEYS.result("*", "*"), KEYS.failure("*", "*")]),
+      objectGrant("WriteJobOutputs", ["s3:PutObject", "s3:AbortMultipartUpload"], bucket.bucketArn, [KEYS.chunk("*", "*", "*"), KEYS.result("*", "*"), KEYS.status("*")]),
       listJobs,
     ];
 
@@ -200,14 +184,9 @@ export class PipelineStack extends TerraformStack {
         [ENV.maxUrlLength]: String(env.maxUrlLength),
       },
       statements: [
-        {
-          Sid: "WriteManifestsAndRejects",
-          Effect: "Allow",
-          Action: "s3:PutObject",
-          Resource: objects(KEYS.manifest("*"), `${KEYS.prefixes.rejected}*`),
-        },
+        objectGrant("WriteManifestsAndRejects", "s3:PutObject", bucket.bucketArn, [KEYS.manifest("*"), `${KEYS.prefixes.rejected}*`]),
         // A redelivered message compares its items with the manifest already written.
-        { Sid: "ReadManifests", Effect: "Allow", Action: "s3:GetObject", Resource: objects(KEYS.manifest("*")) },
+        objectGrant("ReadManifests", "s3:GetObject", bucket.bucketArn, [KEYS.manifest("*")]),
         listJobs,
         { Sid: "StartJobs", Effect: "Allow", Action: "states:StartExecution", Resource: this.workflow.stateMachineArn },
         queue.consumeStatement("ConsumeIngestQueue"),

@@ -12,7 +12,7 @@ import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 
 export const VARIANTS: readonly Variant[] = ["naive", "sdk-default", "ours"];
 
-/** One row of `fd` in latest.json (shape from the issue). */
+/** One row of `fd` in latest.json: one function at one concurrency, its fd peak against its limit. */
 export interface FdRow {
   readonly variant: Variant;
   readonly n: number;

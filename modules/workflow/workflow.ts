@@ -6,7 +6,7 @@ import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { KEYS } from "../../functions/shared/contract";
 import { BudgetError, DISTRIBUTED_MAP_MAX_CONCURRENCY } from "../config/budget";
-import { assumeRolePolicy, policyDocument } from "../iam";
+import { assumeRolePolicy, objectGrant, policyDocument } from "../iam";
 import { assertRetentionDays } from "../retention";
 import type { StateMachineDefinition } from "./asl";
 import { buildDefinition, type DefinitionProps, type TaskQueue } from "./definition";
@@ -74,7 +74,6 @@ export class Workflow extends Construct {
     this.definition = buildDefinition(props);
     const violations = workflowLimitViolations({ definition: this.definition, maxItemsPerJob: props.maxItemsPerJob, maxUrlLength: props.maxUrlLength });
     if (violations.length > 0) throw new BudgetError(violations);
-    const objects = (...keys: string[]) => keys.map((k) => `${props.workBucketArn}/${k}`);
 
     const logGroup = new CloudwatchLogGroup(this, "logs", {
       name: `/aws/vendedlogs/states/${props.name}`,
@@ -106,19 +105,14 @@ export class Workflow extends Construct {
           Action: "sqs:SendMessage",
           Resource: [props.fetchQueue.queueArn, props.processQueue.queueArn],
         },
-        { Sid: "ReadManifests", Effect: "Allow", Action: "s3:GetObject", Resource: objects(KEYS.manifest("*")) },
-        {
-          Sid: "WriteMapRunResults",
-          Effect: "Allow",
-          Action: ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
-          Resource: objects(`${KEYS.mapResults("*")}/*`),
-        },
-        {
-          Sid: "RecordOutcomes",
-          Effect: "Allow",
-          Action: "s3:PutObject",
-          Resource: objects(KEYS.failure("*", "*"), KEYS.status("*")),
-        },
+        objectGrant("ReadManifests", "s3:GetObject", props.workBucketArn, [KEYS.manifest("*")]),
+        objectGrant(
+          "WriteMapRunResults",
+          ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"],
+          props.workBucketArn,
+          [`${KEYS.mapResults("*")}/*`],
+        ),
+        objectGrant("RecordOutcomes", "s3:PutObject", props.workBucketArn, [KEYS.failure("*", "*"), KEYS.status("*")]),
         {
           // CloudWatch Logs delivery for Step Functions supports no resource-level permissions.
           Sid: "LogDelivery",
