@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { isScalar, parseDocument, type Document } from "yaml";
 import { COMMENT_MARKER, GITHUB_COMMENT_LIMIT } from "../scripts/lib/plan-summary";
 import { TERRAFORM_VERSION } from "../scripts/lib/terraform";
 
@@ -23,30 +24,36 @@ const validatorCli = (() => {
 /** `action-validator <file>` (the npm CLI takes one file per run). */
 const validate = (file: string) => spawnSync(process.execPath, [validatorCli, file], { encoding: "utf8" });
 
-/** The jobs of a workflow as name -> text, split on the two-space indentation under `jobs:`. */
-function jobs(text: string): Record<string, string> {
-  const body = text.slice(text.search(/^jobs:\s*$/m));
-  const out: Record<string, string> = {};
-  const parts = body.split(/^ {2}(?=[A-Za-z0-9_-]+:\s*$)/m).slice(1);
-  for (const p of parts) out[p.slice(0, p.indexOf(":"))] = p;
-  return out;
+interface Step {
+  readonly name?: string;
+  readonly uses?: string;
+  readonly run?: string;
+  readonly with?: Record<string, unknown>;
+}
+interface Job {
+  readonly needs?: string | string[];
+  readonly environment?: string;
+  readonly permissions?: Record<string, string>;
+  readonly steps: Step[];
+}
+interface Workflow {
+  readonly on: Record<string, unknown>;
+  readonly permissions?: unknown;
+  readonly concurrency?: { group: string; "cancel-in-progress": boolean };
+  readonly env?: Record<string, string>;
+  readonly jobs: Record<string, Job>;
 }
 
-/** The block scalar after `key: |`, dedented. */
-function blockScalar(text: string, key: string): string {
-  const lines = text.split("\n");
-  const start = lines.findIndex((l) => new RegExp(`^\\s*${key}: \\|\\s*$`).test(l));
-  if (start < 0) throw new Error(`no "${key}: |" block`);
-  const indentOf = (l: string) => l.length - l.trimStart().length;
-  const keyIndent = indentOf(lines[start]);
-  const body: string[] = [];
-  for (const l of lines.slice(start + 1)) {
-    if (l.trim() !== "" && indentOf(l) <= keyIndent) break;
-    body.push(l);
-  }
-  const indent = Math.min(...body.filter((l) => l.trim()).map(indentOf));
-  return body.map((l) => l.slice(indent)).join("\n");
+/** A workflow parsed as YAML (refusing a file with YAML errors), with its document for comments. */
+function parse(file: string): { wf: Workflow; doc: Document } {
+  const doc = parseDocument(read(file));
+  if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join("; ")}`);
+  return { wf: doc.toJS() as Workflow, doc };
 }
+
+const steps = (wf: Workflow) => Object.values(wf.jobs).flatMap((j) => j.steps);
+const usesOf = (job: Job, action: string) => job.steps.filter((s) => s.uses?.startsWith(`${action}@`));
+const runs = (job: Job) => job.steps.flatMap((s) => (s.run === undefined ? [] : [s.run.trim()]));
 
 test("there are the pr and deploy workflows", () => {
   expect(files).toEqual(["deploy.yml", "pr.yml"]);
@@ -54,6 +61,7 @@ test("there are the pr and deploy workflows", () => {
 
 describe.each(files)("%s", (file) => {
   const text = read(file);
+  const { wf, doc } = parse(file);
 
   test("passes @action-validator/cli", () => {
     const r = validate(path.join(workflowDir, file));
@@ -61,60 +69,74 @@ describe.each(files)("%s", (file) => {
   });
 
   test("pins every action by a full commit SHA, with the version in a comment", () => {
-    const uses = [...text.matchAll(/^\s*(?:- )?uses:\s*(\S+)(.*)$/gm)];
-    expect(uses.length).toBeGreaterThan(0);
-    for (const [, ref, rest] of uses) {
-      expect(ref).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
-      expect(rest).toMatch(/^\s+# v\d+\.\d+\.\d+$/);
+    const pinned = Object.entries(wf.jobs).flatMap(([name, job]) =>
+      job.steps.flatMap((_step, i) => {
+        const node = doc.getIn(["jobs", name, "steps", i, "uses"], true);
+        return isScalar(node) ? [{ uses: String(node.value), comment: node.comment ?? "" }] : [];
+      }),
+    );
+    expect(pinned.length).toBe(steps(wf).filter((s) => s.uses).length);
+    expect(pinned.length).toBeGreaterThan(0);
+    for (const { uses, comment } of pinned) {
+      expect(uses).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
+      expect({ uses, comment: comment.trim() }).toEqual({ uses, comment: expect.stringMatching(/^v\d+\.\d+\.\d+$/) });
     }
   });
 
   test("grants nothing at the top and declares least permissions per job", () => {
-    expect(text).toMatch(/^permissions: \{\}$/m);
+    expect(wf.permissions).toEqual({});
     expect(text).not.toMatch(/write-all|read-all/);
-    for (const [name, job] of Object.entries(jobs(text))) {
-      expect({ name, permissions: /^ {4}permissions:$/m.test(job) }).toEqual({ name, permissions: true });
+    for (const [name, job] of Object.entries(wf.jobs)) {
+      expect({ name, permissions: typeof job.permissions }).toEqual({ name, permissions: "object" });
+      const p = job.permissions ?? {};
       // The OIDC token only where AWS credentials are configured, and the reverse.
-      expect({ name, idToken: /id-token: write/.test(job) }).toEqual({ name, idToken: /configure-aws-credentials@/.test(job) });
+      expect({ name, idToken: p["id-token"] === "write" }).toEqual({ name, idToken: usesOf(job, "aws-actions/configure-aws-credentials").length > 0 });
       // Writing to pull requests only where the comment is posted.
-      expect({ name, prWrite: /pull-requests: write/.test(job) }).toEqual({ name, prWrite: /github-script@/.test(job) });
-      expect(job).not.toMatch(/contents: write/);
+      expect({ name, prWrite: p["pull-requests"] === "write" }).toEqual({ name, prWrite: usesOf(job, "actions/github-script").length > 0 });
+      expect({ name, contents: p.contents ?? "none" }).not.toEqual({ name, contents: "write" });
     }
   });
 
   test("takes AWS credentials from OIDC role assumption only: role ARN from variables, no keys", () => {
     expect(text).not.toMatch(/aws-access-key-id|aws-secret-access-key|secrets\.AWS_/i);
-    for (const m of text.matchAll(/role-to-assume:\s*(.+)$/gm)) expect(m[1]).toMatch(/^\$\{\{ vars\.AWS_[A-Z_]+_ROLE_ARN \}\}$/);
+    const aws = Object.values(wf.jobs).flatMap((j) => usesOf(j, "aws-actions/configure-aws-credentials"));
+    for (const step of aws) {
+      expect(Object.keys(step.with ?? {}).filter((k) => /key|secret|token/i.test(k))).toEqual([]);
+      expect(step.with?.["role-to-assume"]).toMatch(/^\$\{\{ vars\.AWS_[A-Z_]+_ROLE_ARN \}\}$/);
+    }
   });
 
   test("installs the Terraform version the project is tested with, without the output wrapper", () => {
-    expect(text).toContain(`TERRAFORM_VERSION: "${TERRAFORM_VERSION}"`);
-    const setups = text.split("hashicorp/setup-terraform@").slice(1);
-    for (const s of setups) expect(s.slice(0, 300)).toMatch(/terraform_wrapper: false/);
+    expect(wf.env?.TERRAFORM_VERSION).toBe(TERRAFORM_VERSION);
+    const setups = Object.values(wf.jobs).flatMap((j) => usesOf(j, "hashicorp/setup-terraform"));
+    expect(setups.length).toBeGreaterThan(0);
+    for (const s of setups) expect(s.with).toMatchObject({ terraform_version: "${{ env.TERRAFORM_VERSION }}", terraform_wrapper: false });
   });
 
   test("checks out without persisting the token", () => {
-    const checkouts = text.split("actions/checkout@").slice(1);
-    for (const c of checkouts) expect(c.slice(0, 200)).toMatch(/persist-credentials: false/);
+    const checkouts = Object.values(wf.jobs).flatMap((j) => usesOf(j, "actions/checkout"));
+    expect(checkouts.length).toBeGreaterThan(0);
+    for (const c of checkouts) expect(c.with?.["persist-credentials"]).toBe(false);
   });
 });
 
 describe("pr.yml", () => {
   const text = read("pr.yml");
-  const j = jobs(text);
+  const { wf } = parse("pr.yml");
+  const j = wf.jobs;
 
   test("runs on pull requests: npm ci, npm test, npm run synth, then the plan of every stack", () => {
-    expect(text).toMatch(/^on:\n {2}pull_request:/m);
+    expect(Object.keys(wf.on)).toEqual(["pull_request"]);
     expect(Object.keys(j)).toEqual(["test", "plan", "comment"]);
-    const steps = [...j.test.matchAll(/^\s+- run: (.+)$/gm)].map((m) => m[1]);
-    expect(steps).toEqual(["npm ci", "npm test", "npm run synth"]);
-    expect(j.plan).toMatch(/needs: test/);
-    expect(j.plan).toMatch(/npm run plan -- "\$mode"/);
-    expect(j.plan).toMatch(/mode=--real/);
+    expect(runs(j.test)).toEqual(["npm ci", "npm test", "npm run synth"]);
+    expect(j.plan.needs).toBe("test");
+    const plan = runs(j.plan).find((r) => r.includes("npm run plan"));
+    expect(plan).toMatch(/npm run plan -- "\$mode"/);
+    expect(plan).toMatch(/mode=--real/);
   });
 
   test("cancels an older run of the same pull request", () => {
-    expect(text).toMatch(/concurrency:\n {2}group: pr-\$\{\{ github\.event\.pull_request\.number \}\}\n {2}cancel-in-progress: true/);
+    expect(wf.concurrency).toEqual({ group: "pr-${{ github.event.pull_request.number }}", "cancel-in-progress": true });
   });
 
   test("never deploys", () => {
@@ -122,7 +144,7 @@ describe("pr.yml", () => {
   });
 
   describe("the comment script", () => {
-    const script = blockScalar(j.comment, "script");
+    const script = String(usesOf(j.comment, "actions/github-script")[0]?.with?.script ?? "");
     const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (...args: string[]) => (
       ...args: unknown[]
     ) => Promise<void>;
@@ -192,36 +214,40 @@ describe("pr.yml", () => {
 
 describe("deploy.yml", () => {
   const text = read("deploy.yml");
-  const j = jobs(text);
+  const { wf } = parse("deploy.yml");
+  const j = wf.jobs;
 
   test("runs on pushes to main only", () => {
-    expect(text).toMatch(/^on:\n {2}push:\n {4}branches: \[main\]\n\n/m);
+    expect(wf.on).toEqual({ push: { branches: ["main"] } });
   });
 
   test("deploys dev first, then each environment behind its GitHub environment, one stack per job", () => {
     const names = Object.keys(j);
     expect(names[0]).toBe("dev");
     expect(names).toContain("prod");
-    expect(j.dev).not.toMatch(/^ {4}needs:/m);
-    expect(j.prod).toMatch(/^ {4}needs: \w+$/m);
+    expect(j.dev.needs).toBeUndefined();
+    expect(names).toContain(j.prod.needs);
     for (const [env, job] of Object.entries(j)) {
       // The job is named after the environment; prod's required reviewers live on the GitHub environment.
-      expect(job).toMatch(new RegExp(`^ {4}environment: ${env}$`, "m"));
-      const deploys = [...job.matchAll(/cdktf deploy (.+)$/gm)].map((m) => m[1]);
-      expect(deploys).toEqual([`pipeline-${env} --auto-approve`]);
+      expect(job.environment).toBe(env);
+      const commands = runs(job);
+      expect(commands.filter((r) => r.includes("cdktf deploy"))).toEqual([`npx cdktf deploy pipeline-${env} --auto-approve`]);
       // The plan gate runs first and fails the job on a protected destroy.
-      expect(job.indexOf(`npm run plan -- --real --stack pipeline-${env}`)).toBeGreaterThan(0);
-      expect(job.indexOf("npm run plan")).toBeLessThan(job.indexOf("cdktf deploy"));
+      const gate = commands.indexOf(`npm run plan -- --real --stack pipeline-${env}`);
+      expect(gate).toBeGreaterThanOrEqual(0);
+      expect(gate).toBeLessThan(commands.findIndex((r) => r.includes("cdktf deploy")));
     }
   });
 
   test("never cancels a deploy in progress", () => {
-    expect(text).toMatch(/concurrency:\n {2}group: deploy-\$\{\{ github\.ref \}\}\n {2}cancel-in-progress: false/);
+    expect(wf.concurrency).toEqual({ group: "deploy-${{ github.ref }}", "cancel-in-progress": false });
   });
 
   test("--auto-approve appears only here, on cdktf deploy", () => {
-    const lines = text.split("\n").filter((l) => l.includes("--auto-approve") && !l.trim().startsWith("#"));
-    expect(lines.every((l) => /cdktf deploy pipeline-\w+ --auto-approve$/.test(l))).toBe(true);
+    const approving = steps(wf).flatMap((s) => (s.run?.includes("--auto-approve") ? [s.run.trim()] : []));
+    expect(approving.length).toBe(Object.keys(j).length);
+    expect(approving.every((r) => /^npx cdktf deploy pipeline-\w+ --auto-approve$/.test(r))).toBe(true);
+    expect(text.split("\n").filter((l) => l.includes("--auto-approve") && !l.trim().startsWith("#")).length).toBe(approving.length);
   });
 });
 
