@@ -5,7 +5,7 @@
  * thread of their own, at a raised priority: s3rver's file I/O and HTTP parsing
  * then use the second core instead of competing with the state machine
  * interpreter on the main thread, or being preempted by the function processes.
- * (Under ts-jest there is no compiled file to start a worker from, and they run
+ * (Under jest the runner is TypeScript, with no compiled file to start a worker from: they run
  * on the main thread.)
  */
 import * as fs from "fs";
