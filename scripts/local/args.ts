@@ -1,4 +1,5 @@
-/** Command-line options of `npm run local`. */
+/** Command-line options of `npm run local` (parsed by `node:util` parseArgs). */
+import { parseArgs as parseArgsUtil } from "node:util";
 import { parseFaults } from "./faults";
 import { DEFAULTS, type LocalRunOptions } from "./run";
 
@@ -50,62 +51,80 @@ const int = (min: number) => (n: number) => Number.isInteger(n) && n >= min;
 const ratio = (n: number) => n >= 0 && n <= 1;
 const positive = (n: number) => n > 0;
 
+const STRING_OPTIONS = [
+  "messages",
+  "items-per-message",
+  "bad-ratio",
+  "bad-item-ratio",
+  "bad-job-ratio",
+  "url-length",
+  "faults",
+  "seed",
+  "env",
+  "synth-dir",
+  "time-scale",
+  "retry-scale",
+  "max-environments",
+  "fetch-timeout-ms",
+  "timeout",
+  "logs",
+  "progress",
+] as const;
+const PROGRESS_MODES = ["auto", "bar", "lines", "off"] as const;
+
 export function parseArgs(argv: readonly string[]): CliOptions {
-  const o: { -readonly [K in keyof CliOptions]: CliOptions[K] } = {
-    messages: DEFAULTS.messages,
-    itemsPerMessage: DEFAULTS.itemsPerMessage,
-    badRatio: DEFAULTS.badRatio,
-    badItemRatio: DEFAULTS.badItemRatio,
-    faults: parseFaults(""),
-    seed: Date.now() % 1_000_000,
-    env: DEFAULTS.env,
-    timeScale: DEFAULTS.timeScale,
-    retryScale: DEFAULTS.retryScale,
-    maxEnvironments: DEFAULTS.maxEnvironments,
-    fetchTimeoutMs: DEFAULTS.fetchTimeoutMs,
-    timeoutSeconds: DEFAULTS.timeoutSeconds,
-    json: false,
-    help: false,
-    progress: "auto",
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value: string | undefined;
-    const eq = arg.indexOf("=");
-    if (arg.startsWith("--") && eq > 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const next = () => value ?? argv[++i];
-    switch (arg) {
-      case "--messages": o.messages = number(arg, next(), int(1), "an integer ≥ 1"); break;
-      case "--items-per-message": o.itemsPerMessage = number(arg, next(), int(1), "an integer ≥ 1"); break;
-      case "--bad-ratio": o.badRatio = number(arg, next(), ratio, "a ratio between 0 and 1"); break;
-      case "--bad-item-ratio": o.badItemRatio = number(arg, next(), ratio, "a ratio between 0 and 1"); break;
-      case "--bad-job-ratio": o.badJobRatio = number(arg, next(), ratio, "a ratio between 0 and 1"); break;
-      case "--url-length": o.urlLength = number(arg, next(), int(40), "an integer ≥ 40"); break;
-      case "--faults": o.faults = parseFaults(next()); break;
-      case "--json": o.json = true; break;
-      case "--seed": o.seed = number(arg, next(), int(0), "an integer ≥ 0"); break;
-      case "--env": o.env = next() ?? ""; if (!/^[a-z0-9]{1,12}$/.test(o.env)) throw new Error(`--env needs an environment name (got "${o.env}")`); break;
-      case "--synth-dir": o.synthDir = next(); if (!o.synthDir) throw new Error("--synth-dir needs a folder"); break;
-      case "--time-scale": o.timeScale = number(arg, next(), positive, "a number > 0"); break;
-      case "--retry-scale": o.retryScale = number(arg, next(), (n) => n >= 0, "a number ≥ 0"); break;
-      case "--max-environments": o.maxEnvironments = number(arg, next(), int(1), "an integer ≥ 1"); break;
-      case "--fetch-timeout-ms": o.fetchTimeoutMs = number(arg, next(), int(100), "an integer ≥ 100"); break;
-      case "--timeout": o.timeoutSeconds = number(arg, next(), positive, "a number of seconds > 0"); break;
-      case "--logs": o.logsDir = next(); if (!o.logsDir) throw new Error("--logs needs a folder"); break;
-      case "--progress": {
-        const mode = next();
-        if (mode !== "auto" && mode !== "bar" && mode !== "lines" && mode !== "off") throw new Error(`--progress needs auto, bar, lines or off (got "${mode}")`);
-        o.progress = mode;
-        break;
-      }
-      case "-h":
-      case "--help": o.help = true; break;
-      default:
-        throw new Error(`unknown option "${argv[i]}" (see --help)`);
-    }
+  let values: Partial<Record<(typeof STRING_OPTIONS)[number], string>> & { json?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgsUtil({
+      args: [...argv],
+      options: {
+        ...Object.fromEntries(STRING_OPTIONS.map((name) => [name, { type: "string" as const }])),
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (see --help)`);
   }
-  return o;
+  const opt = <T>(name: (typeof STRING_OPTIONS)[number], fallback: T, parse: (flag: string, raw: string) => T): T => {
+    const raw = values[name];
+    return raw === undefined ? fallback : parse(`--${name}`, raw);
+  };
+  const num = (check: (n: number) => boolean, what: string) => (flag: string, raw: string) => number(flag, raw, check, what);
+  const folder = (flag: string, raw: string) => {
+    if (raw === "") throw new Error(`${flag} needs a folder`);
+    return raw;
+  };
+  const env = opt("env", DEFAULTS.env, (flag, raw) => {
+    if (!/^[a-z0-9]{1,12}$/.test(raw)) throw new Error(`${flag} needs an environment name (got "${raw}")`);
+    return raw;
+  });
+  const progress = opt<CliOptions["progress"]>("progress", "auto", (flag, raw) => {
+    const mode = PROGRESS_MODES.find((m) => m === raw);
+    if (!mode) throw new Error(`${flag} needs ${PROGRESS_MODES.join(", ")} (got "${raw}")`);
+    return mode;
+  });
+  return {
+    messages: opt("messages", DEFAULTS.messages, num(int(1), "an integer ≥ 1")),
+    itemsPerMessage: opt("items-per-message", DEFAULTS.itemsPerMessage, num(int(1), "an integer ≥ 1")),
+    badRatio: opt("bad-ratio", DEFAULTS.badRatio, num(ratio, "a ratio between 0 and 1")),
+    badItemRatio: opt("bad-item-ratio", DEFAULTS.badItemRatio, num(ratio, "a ratio between 0 and 1")),
+    badJobRatio: opt("bad-job-ratio", undefined, num(ratio, "a ratio between 0 and 1")),
+    urlLength: opt("url-length", undefined, num(int(40), "an integer ≥ 40")),
+    faults: parseFaults(values.faults ?? ""),
+    seed: opt("seed", Date.now() % 1_000_000, num(int(0), "an integer ≥ 0")),
+    env,
+    synthDir: opt("synth-dir", undefined, folder),
+    timeScale: opt("time-scale", DEFAULTS.timeScale, num(positive, "a number > 0")),
+    retryScale: opt("retry-scale", DEFAULTS.retryScale, num((n) => n >= 0, "a number ≥ 0")),
+    maxEnvironments: opt("max-environments", DEFAULTS.maxEnvironments, num(int(1), "an integer ≥ 1")),
+    fetchTimeoutMs: opt("fetch-timeout-ms", DEFAULTS.fetchTimeoutMs, num(int(100), "an integer ≥ 100")),
+    timeoutSeconds: opt("timeout", DEFAULTS.timeoutSeconds, num(positive, "a number of seconds > 0")),
+    logsDir: opt("logs", undefined, folder),
+    json: values.json ?? false,
+    help: values.help ?? false,
+    progress,
+  };
 }
