@@ -243,21 +243,23 @@ export function renderMarkdown(r: Results): string {
       const c = cells?.find((x) => x.variant === row.variant && x.n === row.n && x.bytes === row.bytes)?.cpuPerOkOp;
       return c ? `${c.clientUs ?? "–"} / ${c.serverUs ?? "–"}` : "–";
     };
-    lines.push("| variant | N | size | errors | peak fds | connections | wall ms | ops/s | CPU µs per op, client / s3rver |");
-    lines.push("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |");
-    for (const row of r.fd) {
-      lines.push(
-        `| ${row.variant} | ${row.n} | ${sizeLabel(row.bytes)} | ${fmtErrors(row)} | ${row.peakFds} | ${row.connections} | ${row.wallMs} | ${row.opsPerSec} | ${cpu(row)} |`,
-      );
-    }
-    lines.push("");
-    lines.push("| cell | ops/s ours/naive | ops/s ours/sdk-default | peak fds ours/naive | peak fds ours/sdk-default |");
-    lines.push("| --- | ---: | ---: | ---: | ---: |");
-    for (const a of r.ratios["ours/naive"]) {
-      const b = r.ratios["ours/sdk-default"].find((x) => x.n === a.n && x.bytes === a.bytes);
-      lines.push(`| ${cellName(a.n, a.bytes)} | ${fmtRatio(a.opsPerSec)} | ${fmtRatio(b?.opsPerSec ?? null)} | ${fmtRatio(a.peakFds)} | ${fmtRatio(b?.peakFds ?? null)} |`);
-    }
-    lines.push("");
+    lines.push(
+      ...table(
+        [["variant", "l"], ["N", "r"], ["size", "r"], ["errors", "l"], ["peak fds", "r"], ["connections", "r"], ["wall ms", "r"], ["ops/s", "r"], ["CPU µs per op, client / s3rver", "r"]],
+        r.fd.map((row) => [row.variant, row.n, sizeLabel(row.bytes), fmtErrors(row), row.peakFds, row.connections, row.wallMs, row.opsPerSec, cpu(row)]),
+      ),
+      "",
+    );
+    lines.push(
+      ...table(
+        [["cell", "l"], ["ops/s ours/naive", "r"], ["ops/s ours/sdk-default", "r"], ["peak fds ours/naive", "r"], ["peak fds ours/sdk-default", "r"]],
+        r.ratios["ours/naive"].map((a) => {
+          const b = r.ratios["ours/sdk-default"].find((x) => x.n === a.n && x.bytes === a.bytes);
+          return [cellName(a.n, a.bytes), fmtRatio(a.opsPerSec), fmtRatio(b?.opsPerSec ?? null), fmtRatio(a.peakFds), fmtRatio(b?.peakFds ?? null)];
+        }),
+      ),
+      "",
+    );
     lines.push(
       `fd sampling: every ${run.sampler.intervalMs} ms asked; median gap ${run.sampler.medianGapMs} ms, p99 ${run.sampler.p99GapMs} ms, max ${run.sampler.maxGapMs} ms; ` +
         `${run.sampler.gapsOver10Ms} of ${run.sampler.samples} gaps ≥ 10 ms. ops/s counts successful operations (a put or a get); CPU per op is per successful op and does not depend on the machine's other load the way wall time does.`,
@@ -269,48 +271,59 @@ export function renderMarkdown(r: Results): string {
   if (h.length > 0) {
     lines.push("## Handler path (bundles under `ulimit -n 1024`, deployed environment)");
     lines.push("");
-    lines.push("| handler | workload | budget | peak fds | connections | wall ms | ok |");
-    lines.push("| --- | --- | --- | ---: | ---: | ---: | --- |");
-    for (const [name, x] of h) {
-      const budget = x.maxSockets ? `MAX_SOCKETS ${x.maxSockets}, TASK_CONCURRENCY ${x.taskConcurrency}` : "";
-      lines.push(`| ${name} | ${x.workload} | ${budget} | ${x.peakFds} | ${x.connections} | ${x.wallMs} | ${x.ok ? "yes" : "NO"} |`);
-    }
-    lines.push("");
+    lines.push(
+      ...table(
+        [["handler", "l"], ["workload", "l"], ["budget", "l"], ["peak fds", "r"], ["connections", "r"], ["wall ms", "r"], ["ok", "l"]],
+        h.map(([name, x]) => {
+          const budget = x.maxSockets ? `MAX_SOCKETS ${x.maxSockets}, TASK_CONCURRENCY ${x.taskConcurrency}` : "";
+          return [name, String(x.workload), budget, String(x.peakFds), String(x.connections), String(x.wallMs), x.ok ? "yes" : "NO"];
+        }),
+      ),
+      "",
+    );
   }
   const b = Object.entries(r.bundles);
   if (b.length > 0) {
     lines.push("## Bundles and cold init");
     lines.push("");
-    lines.push("| function | bundle | cold init (require, median) | fresh process (median) | fds after init | first invocation |");
-    lines.push("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (const [name, x] of b) {
-      lines.push(
-        `| ${name} | ${round(x.bytes / 1024, 1)} KiB | ${x.coldInitMs} ms | ${x.coldInitProcessMs} ms | ${x.initFds} | ${x.firstInvokeMs} ms${x.firstInvokeOk ? "" : " (FAILED)"} |`,
-      );
-    }
-    lines.push("");
+    lines.push(
+      ...table(
+        [["function", "l"], ["bundle", "r"], ["cold init (require, median)", "r"], ["fresh process (median)", "r"], ["fds after init", "r"], ["first invocation", "r"]],
+        b.map(([name, x]) => [
+          name,
+          `${round(x.bytes / 1024, 1)} KiB`,
+          `${x.coldInitMs} ms`,
+          `${x.coldInitProcessMs} ms`,
+          x.initFds,
+          `${x.firstInvokeMs} ms${x.firstInvokeOk ? "" : " (FAILED)"}`,
+        ]),
+      ),
+      "",
+    );
   }
   const s = r.synth as SynthResult;
   if (s && "appMs" in s) {
     lines.push("## Synth (all stacks)");
     lines.push("");
-    lines.push("| how | runs | wall (median) | CPU (median) | peak RSS (median) |");
-    lines.push("| --- | ---: | ---: | ---: | ---: |");
-    lines.push(`| \`node dist/main.js\` | ${s.appRuns} | ${round(s.appMs / 1000, 2)} s | ${round(s.appCpuMs / 1000, 2)} s | ${s.peakRssMb} MB |`);
-    if (s.cliRuns > 0) {
-      lines.push(`| \`cdktf synth\` (CLI: build + app) | ${s.cliRuns} | ${round(s.cliMs / 1000, 2)} s | ${round(s.cliCpuMs / 1000, 2)} s | ${s.cliPeakRssMb} MB |`);
-    }
-    lines.push("");
+    const rows = [["`node dist/main.js`", s.appRuns, `${round(s.appMs / 1000, 2)} s`, `${round(s.appCpuMs / 1000, 2)} s`, `${s.peakRssMb} MB`]];
+    if (s.cliRuns > 0) rows.push(["`cdktf synth` (CLI: build + app)", s.cliRuns, `${round(s.cliMs / 1000, 2)} s`, `${round(s.cliCpuMs / 1000, 2)} s`, `${s.cliPeakRssMb} MB`]);
+    lines.push(...table([["how", "l"], ["runs", "r"], ["wall (median)", "r"], ["CPU (median)", "r"], ["peak RSS (median)", "r"]], rows), "");
   }
   if (r.targets.length > 0) {
     lines.push("## Targets");
     lines.push("");
-    lines.push("| target | measured | met |");
-    lines.push("| --- | --- | --- |");
-    for (const t of r.targets) lines.push(`| ${t.name} | ${t.measured} | ${t.pass ? "yes" : "**no**"} |`);
-    lines.push("");
+    lines.push(...table([["target", "l"], ["measured", "l"], ["met", "l"]], r.targets.map((t) => [t.name, t.measured, t.pass ? "yes" : "**no**"])), "");
   }
   return lines.join("\n");
+}
+
+/** A Markdown table: the header, the alignment row ("r": a right-aligned, numeric column) and a row per entry. */
+function table(columns: readonly (readonly [string, "l" | "r"])[], rows: readonly (readonly (string | number)[])[]): string[] {
+  return [
+    `| ${columns.map(([name]) => name).join(" | ")} |`,
+    `| ${columns.map(([, align]) => (align === "r" ? "---:" : "---")).join(" | ")} |`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`),
+  ];
 }
 
 /** Writes latest.json and latest.md (through a temporary file, so a reader never sees half a file). */
