@@ -86,16 +86,18 @@ function stubS3(objects: Map<string, string> = new Map(), failGets = 0) {
   };
 }
 
-function machine(definition: Json, o: { answer?: (input: Json) => Answer; s3?: ReturnType<typeof stubS3>; limits?: ExecutionLimits; timeScale?: number } = {}) {
+function machine(
+  definition: Json,
+  o: { answer?: (input: Json) => Answer; s3?: ReturnType<typeof stubS3>; limits?: ExecutionLimits; timeScale?: number; retryScale?: number } = {},
+) {
   const tokens = new StubTokens();
   const work = stubQueue(tokens, o.answer ?? (() => ({ success: {} })));
   const s3 = o.s3 ?? stubS3();
   const sm = new LocalStateMachine({
     definition,
     stateMachineArn: ARN,
-    retryScale: 0,
+    retryScale: o.retryScale ?? 0,
     timeScale: o.timeScale ?? 0.001,
-    random: () => 0.5,
     tokens,
     queueByUrl: (url) => (url === QUEUE_URL ? work.queue : undefined),
     s3,
@@ -147,6 +149,49 @@ describe("the history table and counter", () => {
     expect(h.payload({ s: "x".repeat(SFN_MAX_PAYLOAD_BYTES) }, "B", "output")).toMatchObject({ name: DATA_LIMIT_ERROR });
     expect(h.largest).toMatchObject({ state: "B", what: "output" });
     expect(h.largest.bytes).toBeGreaterThan(SFN_MAX_PAYLOAD_BYTES);
+  });
+});
+
+describe("retries are the interpreter's own, with their waits scaled", () => {
+  /** Fails `failures` times with Transient, then succeeds. */
+  const flaky = (failures: number) => {
+    let calls = 0;
+    return (): Answer => (calls++ < failures ? { failure: { error: "Transient", cause: `attempt ${calls}` } } : { success: { ok: true } });
+  };
+  const retrying = (retrier: Json) => ({
+    StartAt: "Work",
+    States: {
+      Work: workerTask({ Retry: [{ ErrorEquals: ["Transient"], ...retrier }], Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: "Recover" }], Next: "Done" }),
+      Recover: putTask("recovered.json", { End: true }),
+      Done: { Type: "Succeed" },
+    },
+  });
+
+  it("retries an hour-long IntervalSeconds at once with retryScale 0, and counts the retries from its event log", async () => {
+    const { run, sm } = machine(retrying({ IntervalSeconds: 3600, MaxAttempts: 3 }), { answer: flaky(2) });
+    const record = await run({ n: 1 });
+    expect(record.status).toBe("SUCCEEDED");
+    expect(sm.tasks.Work).toMatchObject({ calls: 3, succeeded: 1, retried: 2, mostRetries: 2, retriesExhausted: 0, caught: 0, errors: { Transient: 2 } });
+  });
+
+  it("counts a call that fails again after its last allowed retry as exhausted, then caught", async () => {
+    const { run, sm, s3 } = machine(retrying({ IntervalSeconds: 1, MaxAttempts: 2 }), { answer: flaky(99) });
+    const record = await run({ n: 1 });
+    expect(record.status).toBe("SUCCEEDED");
+    expect(s3.puts).toEqual(["recovered.json"]);
+    expect(sm.tasks.Work).toMatchObject({ calls: 3, succeeded: 0, retried: 2, mostRetries: 2, retriesExhausted: 1, caught: 1 });
+  });
+
+  it("waits IntervalSeconds × BackoffRate^attempt, capped by MaxDelaySeconds, each times retryScale", async () => {
+    // 10 s, 100 s capped to 20 s, 20 s: 50 s in AWS, 0.5 s at retryScale 0.01 (11.1 s if the cap were not scaled too).
+    const { run, sm } = machine(retrying({ IntervalSeconds: 10, BackoffRate: 10, MaxDelaySeconds: 20, MaxAttempts: 3 }), { answer: flaky(3), retryScale: 0.01 });
+    const started = Date.now();
+    const record = await run({ n: 1 });
+    const waited = Date.now() - started;
+    expect(record.status).toBe("SUCCEEDED");
+    expect(sm.tasks.Work).toMatchObject({ retried: 3, mostRetries: 3, retriesExhausted: 0 });
+    expect(waited).toBeGreaterThanOrEqual(490);
+    expect(waited).toBeLessThan(5000);
   });
 });
 

@@ -344,7 +344,6 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       stateMachineArn: model.stateMachineArn,
       retryScale: options.retryScale,
       timeScale: options.timeScale,
-      random,
       tokens: sfn,
       queueByUrl: (url) => queuesByUrl.get(url),
       s3: {

@@ -22,11 +22,11 @@
  *    stopped). Every handler first yields a turn so the event log of the state
  *    before it has been checked: a state after a limit breach has no effect.
  *
- * Retry timing: the interpreter's wait is overridden to 0 (retryIntervalOverrides)
- * and the wait the definition asks for — IntervalSeconds × BackoffRate^attempt,
- * capped by MaxDelaySeconds, full jitter when JitterStrategy is FULL — is slept
- * here instead, before the error is returned, multiplied by `retryScale`. The
- * interpreter still decides whether to retry (ErrorEquals, MaxAttempts).
+ * Retries are the interpreter's own: it matches ErrorEquals, counts MaxAttempts
+ * and sleeps IntervalSeconds × BackoffRate^attempt (capped by MaxDelaySeconds,
+ * full jitter when JitterStrategy is FULL). Only the seconds are scaled, by
+ * `retryScale`, in the definition it runs (IntervalSeconds and MaxDelaySeconds
+ * multiplied); the retry counts in the summary come from its event log.
  *
  * One difference is left: a timeout raised here is not the interpreter's own
  * timeout class, so a `States.TaskFailed` retrier or catcher would match it
@@ -88,23 +88,6 @@ export interface TaskStateInfo {
   readonly heartbeatSeconds?: number;
 }
 
-/** The retrier the interpreter will pick for `error` (same matching rules as aws-local-stepfunctions). */
-export function matchRetrier(retry: readonly Retrier[], error: string): number {
-  return retry.findIndex((r) =>
-    r.ErrorEquals.some((e) => e === error || e === "States.ALL" || (e === "States.TaskFailed" && error !== "States.Timeout")),
-  );
-}
-
-/** The wait in ms the definition asks for before retry number `attempt` (0-based) with `retrier`. */
-export function retryDelayMs(retrier: Retrier, attempt: number, random: () => number): number {
-  const interval = retrier.IntervalSeconds ?? 1;
-  const rate = retrier.BackoffRate ?? 2;
-  let seconds = interval * Math.pow(rate, attempt);
-  if (retrier.MaxDelaySeconds !== undefined) seconds = Math.min(seconds, retrier.MaxDelaySeconds);
-  if (retrier.JitterStrategy === "FULL") seconds = random() * seconds;
-  return seconds * 1000;
-}
-
 export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "ABORTED";
 
 export interface ExecutionRecord {
@@ -141,7 +124,7 @@ export interface TaskStats {
   caught: number;
   /** Most retries one task call (one item) needed. */
   mostRetries: number;
-  /** Calls whose matching retrier had no attempt left (the error went on to Catch or failed the execution). */
+  /** Calls that failed again after the last retry their retrier allows (the error went on to Catch or failed the execution). */
   retriesExhausted: number;
 }
 
@@ -177,7 +160,6 @@ export interface LocalStateMachineOptions {
   readonly retryScale: number;
   /** Local seconds per AWS second for HeartbeatSeconds and TimeoutSeconds. */
   readonly timeScale: number;
-  readonly random: () => number;
   readonly tokens: TaskTokenEndpoint;
   /** The local queue a QueueUrl names (undefined: no such queue). */
   readonly queueByUrl: (url: string) => TaskQueue | undefined;
@@ -223,8 +205,6 @@ interface RunningExecution {
   /** Open task tokens (closed when the execution ends). */
   readonly tokens: Map<string, () => void>;
   readonly stop: AbortController;
-  /** Retries so far per task state + input and retrier. */
-  readonly attempts: Map<string, number[]>;
   stopped: boolean;
 }
 
@@ -300,13 +280,14 @@ export class LocalStateMachine {
         });
         // eslint-disable-next-line @typescript-eslint/no-unused-vars
         const { HeartbeatSeconds, TimeoutSecondsPath, HeartbeatSecondsPath, ...rest } = state;
-        s = { ...rest, TimeoutSeconds: NO_INTERPRETER_TIMEOUT };
+        s = { ...rest, TimeoutSeconds: NO_INTERPRETER_TIMEOUT, ...(state.Retry ? { Retry: scaleRetriers(state.Retry, this.options.retryScale) } : {}) };
       } else if (state.Type === "Map") {
         const inner = state.ItemProcessor ?? state.Iterator;
         s = { ...state, ...(state.ItemProcessor ? { ItemProcessor: this.prepare(inner, tasks) } : { Iterator: this.prepare(inner, tasks) }) };
       } else if (state.Type === "Parallel") {
         s = { ...state, Branches: (state.Branches ?? []).map((b: Json) => this.prepare(b, tasks)) };
       }
+      if (state.Type !== "Task" && Array.isArray(state.Retry)) s = { ...s, Retry: scaleRetriers(state.Retry, this.options.retryScale) };
       states[name] = s;
     }
     return { ...machine, States: states };
@@ -346,20 +327,16 @@ export class LocalStateMachine {
   /** Runs one execution to its end (never rejects). */
   private async execute(record: ExecutionRecord, plan: MachinePlan, external?: AbortSignal): Promise<void> {
     const stop = new AbortController();
-    const run: RunningExecution = { record, plan, abort: () => undefined, tokens: new Map(), stop, attempts: new Map(), stopped: false };
+    const run: RunningExecution = { record, plan, abort: () => undefined, tokens: new Map(), stop, stopped: false };
     const handlers: Record<string, (input: Json) => Promise<Json>> = {};
-    const intervals: Record<string, number> = {};
-    for (const state of plan.tasks.values()) {
-      handlers[state.name] = (taskInput: Json) => this.task(run, state, taskInput);
-      intervals[state.name] = 0; // the scaled wait is slept in task()
-    }
+    for (const state of plan.tasks.values()) handlers[state.name] = (taskInput: Json) => this.task(run, state, taskInput);
     const context = {
       Execution: { Id: record.arn, Name: record.name, RoleArn: "arn:aws:iam::000000000000:role/local", StartTime: new Date(record.startedAt).toISOString() },
       StateMachine: { Id: plan.arn, Name: plan.arn.split(":").pop() },
       Task: { Token: TASK_TOKEN_PLACEHOLDER },
     };
     const execution = plan.machine.run(record.input, {
-      overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: intervals },
+      overrides: { taskResourceLocalHandlers: handlers },
       context,
     } as Parameters<StateMachine["run"]>[1]);
     run.abort = execution.abort;
@@ -420,8 +397,17 @@ export class LocalStateMachine {
     const check = (breach: LimitExceededError | undefined) => {
       if (breach) this.stopExecution(run, breach);
     };
+    // The task state being retried in this execution (its states run one after another): retries of this
+    // visit, the last retry's attempt against its retrier's MaxAttempts, and a failure not yet retried.
+    let visit: { stats: TaskStats; retries: number; lastRetryWasFinal: boolean; failed: boolean } | undefined;
+    const endVisit = () => {
+      if (visit?.failed && visit.lastRetryWasFinal) visit.stats.retriesExhausted++;
+      visit = undefined;
+    };
+    const taskStats = (name: unknown) => (typeof name === "string" && run.plan.tasks.has(name) ? this.tasks[name] : undefined);
     try {
       for await (const event of events) {
+        if (event.type !== "StateFailed" && event.type !== "StateRetried") endVisit();
         switch (event.type) {
           case "ExecutionStarted":
             check(h.add(1));
@@ -439,12 +425,28 @@ export class LocalStateMachine {
           case "MapIterationFailed":
             check(h.add(HISTORY_EVENTS.inlineMapIteration / 2));
             break;
-          case "StateRetried":
-            if (this.tasks[event.state?.name] && run.plan.tasks.has(event.state.name)) this.tasks[event.state.name].retried++;
+          case "StateFailed": {
+            const stats = taskStats(event.state?.name);
+            if (stats && visit?.stats !== stats) visit = { stats, retries: 0, lastRetryWasFinal: false, failed: true };
+            if (visit) visit.failed = true;
             break;
-          case "StateCaught":
-            if (this.tasks[event.state?.name] && run.plan.tasks.has(event.state.name)) this.tasks[event.state.name].caught++;
+          }
+          case "StateRetried": {
+            const stats = taskStats(event.state?.name);
+            if (!stats) break;
+            stats.retried++;
+            if (visit?.stats !== stats) visit = { stats, retries: 0, lastRetryWasFinal: false, failed: false };
+            visit.retries++;
+            visit.failed = false;
+            visit.lastRetryWasFinal = event.retry.attempt >= (event.retry.retrier.MaxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+            stats.mostRetries = Math.max(stats.mostRetries, visit.retries);
             break;
+          }
+          case "StateCaught": {
+            const stats = taskStats(event.state?.name);
+            if (stats) stats.caught++;
+            break;
+          }
           default:
             break;
         }
@@ -452,6 +454,7 @@ export class LocalStateMachine {
     } catch {
       // the event stream of a failed execution may end with its error
     }
+    endVisit();
   }
 
   /**
@@ -502,7 +505,6 @@ export class LocalStateMachine {
       this.events(run, 1); // TaskFailed | TaskTimedOut | MapRunFailed
       const e = error as Error;
       stats.errors[e.name] = (stats.errors[e.name] ?? 0) + 1;
-      await this.backoff(run, state, stats, input, e.name);
       throw error;
     }
     stats.succeeded++;
@@ -648,25 +650,18 @@ export class LocalStateMachine {
     });
     return { outcome, abort: () => stop.abort() };
   }
+}
 
-  /** Sleeps the (scaled) wait the matching retrier asks for, if the interpreter will retry. */
-  private async backoff(run: RunningExecution, state: TaskStateInfo, stats: TaskStats, input: Json, errorName: string): Promise<void> {
-    const index = matchRetrier(state.retry, errorName);
-    if (index < 0) return;
-    const key = `${state.name}\u0000${JSON.stringify(input)}`;
-    const counts = run.attempts.get(key) ?? [];
-    run.attempts.set(key, counts);
-    const attempt = counts[index] ?? 0;
-    const retrier = state.retry[index];
-    if (attempt >= (retrier.MaxAttempts ?? 3)) {
-      stats.retriesExhausted++;
-      return; // the interpreter gives up: no wait
-    }
-    counts[index] = attempt + 1;
-    stats.mostRetries = Math.max(stats.mostRetries, counts.reduce((a, b) => a + (b ?? 0), 0));
-    const ms = retryDelayMs(retrier, attempt, this.options.random) * this.options.retryScale;
-    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
-  }
+/** Step Functions' MaxAttempts when a retrier names none. */
+const DEFAULT_MAX_ATTEMPTS = 3;
+
+/** A state's retriers with their waits multiplied by `scale` (IntervalSeconds defaults to 1, as in AWS). */
+function scaleRetriers(retry: readonly Retrier[], scale: number): Retrier[] {
+  return retry.map((r) => ({
+    ...r,
+    IntervalSeconds: (r.IntervalSeconds ?? 1) * scale,
+    ...(r.MaxDelaySeconds !== undefined ? { MaxDelaySeconds: r.MaxDelaySeconds * scale } : {}),
+  }));
 }
 
 /** The message body with each placeholder token replaced by this attempt's token. */
