@@ -12,7 +12,8 @@ import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/cli
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";
 import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
 import { startSfnEndpoint, type SfnEndpoint } from "../scripts/lib/sfn-endpoint";
-import { BUCKET, fdLimit, childEnv, getBytes, getJson, listKeys, bundlePath, testS3 } from "./helpers/function-integration";
+import { BUCKET, fdLimit, childEnv, getBytes, getJson, listKeys, bundlePath } from "./helpers/function-integration";
+import { loopbackS3Client } from "../scripts/lib/loopback-s3";
 import { jobMessage, sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 /** Peak open fds allowed: the fanout's deployed MAX_SOCKETS + 40. */
@@ -29,7 +30,7 @@ type BatchResult = { batchItemFailures: { itemIdentifier: string }[] };
 
 beforeAll(async () => {
   [s3server, sfn] = await Promise.all([startS3Server({ buckets: [BUCKET] }), startSfnEndpoint()]);
-  s3 = testS3(s3server.endpoint);
+  s3 = loopbackS3Client(s3server.endpoint);
   child = await startLambdaChild({
     bundle: bundlePath("fanout"),
     functionName: "fanout",

@@ -23,8 +23,8 @@ import {
   childEnv,
   getBytes,
   runTask,
-  testS3,
 } from "./helpers/function-integration";
+import { loopbackS3Client } from "../scripts/lib/loopback-s3";
 import { sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 /** Peak open fds allowed: the fetcher's deployed MAX_SOCKETS + 40. */
@@ -46,7 +46,7 @@ let index = 0;
 
 beforeAll(async () => {
   [s3server, origin, sfn] = await Promise.all([startS3Server({ buckets: [BUCKET] }), startOriginServer(), startSfnEndpoint()]);
-  s3 = testS3(s3server.endpoint);
+  s3 = loopbackS3Client(s3server.endpoint);
   child = await startFetcher(TIMEOUT_MS);
 });
 

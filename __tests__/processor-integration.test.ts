@@ -25,8 +25,8 @@ import {
   bundlePath,
   putText,
   runTask,
-  testS3,
 } from "./helpers/function-integration";
+import { loopbackS3Client } from "../scripts/lib/loopback-s3";
 import { sqsEvent, taskRecord } from "./helpers/lambda-events";
 
 /** Peak open fds allowed: the processor's deployed MAX_SOCKETS + 40. */
@@ -46,7 +46,7 @@ const processorEnv = () =>
 
 beforeAll(async () => {
   [s3server, sfn] = await Promise.all([startS3Server({ buckets: [BUCKET] }), startSfnEndpoint()]);
-  s3 = testS3(s3server.endpoint);
+  s3 = loopbackS3Client(s3server.endpoint);
   child = await startLambdaChild({ bundle: bundlePath("processor"), functionName: "processor", env: processorEnv() });
 });
 

@@ -6,14 +6,15 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { startS3Server, type S3Server } from "../scripts/lib/s3-server";
-import { BUCKET, getBytes, testS3 } from "./helpers/function-integration";
+import { BUCKET, getBytes } from "./helpers/function-integration";
+import { loopbackS3Client } from "../scripts/lib/loopback-s3";
 
 let server: S3Server;
 let s3: S3Client;
 
 beforeAll(async () => {
   server = await startS3Server({ buckets: [BUCKET] });
-  s3 = testS3(server.endpoint);
+  s3 = loopbackS3Client(server.endpoint);
 });
 afterAll(async () => {
   s3?.destroy();

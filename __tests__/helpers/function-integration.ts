@@ -7,12 +7,13 @@
  * Step Functions endpoint knows, so a worker's answer can be checked.
  */
 import * as path from "path";
-import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { bundleFunction } from "../../modules/bundle";
 import { budgetVariables, type FunctionKey } from "../../modules/config/budget";
 import { projectConfig } from "../../modules/config/environments";
 import type { InvokeResult, LambdaChild } from "../../scripts/lib/lambda-child";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
+import { listAllKeys } from "../../scripts/lib/loopback-s3";
 import type { SfnEndpoint } from "../../scripts/lib/sfn-endpoint";
 import { sqsEvent, taskRecord, taskToken } from "./lambda-events";
 
@@ -49,15 +50,6 @@ export function childEnv(fn: FunctionKey, endpoints: { s3: string; sfn?: string 
   };
 }
 
-/** The test's own client for the loopback S3 server. */
-export function testS3(endpoint: string): S3Client {
-  return new S3Client({
-    region: "us-east-1",
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-  });
-}
 
 export async function putText(s3: S3Client, key: string, body: string | Buffer, contentType = "text/plain"): Promise<void> {
   await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentType: contentType }));
@@ -78,20 +70,9 @@ export async function getJson<T = Record<string, unknown>>(s3: S3Client, key: st
   return bytes && (JSON.parse(bytes.toString("utf8")) as T);
 }
 
-/**
- * Every key (and size) under a prefix. ListObjects (v1, marker paging): s3rver
- * builds v2 continuation tokens with a cipher OpenSSL 3 refuses, so v2 fails
- * past 1,000 keys.
- */
-export async function listKeys(s3: S3Client, prefix: string): Promise<{ key: string; size: number }[]> {
-  const keys: { key: string; size: number }[] = [];
-  let marker: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsCommand({ Bucket: BUCKET, Prefix: prefix, Marker: marker }));
-    for (const o of page.Contents ?? []) keys.push({ key: o.Key as string, size: o.Size ?? 0 });
-    marker = page.IsTruncated ? keys[keys.length - 1]?.key : undefined;
-  } while (marker);
-  return keys;
+/** Every key (and size) under a prefix of the test bucket. */
+export function listKeys(s3: S3Client, prefix: string): Promise<{ key: string; size: number }[]> {
+  return listAllKeys(s3, BUCKET, prefix);
 }
 
 /** The work-queue settings of a worker child (fetcher, processor): a heartbeat every second, 3 receives. */

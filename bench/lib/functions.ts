@@ -17,13 +17,14 @@
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../../scripts/lib/lambda-child";
 import { startSfnEndpoint, type SfnEndpoint } from "../../scripts/lib/sfn-endpoint";
 import { startFdSampler } from "../../scripts/lib/fd-sampler";
 import type { ServersProcess } from "./servers-client";
 import { median, round } from "./stats";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
+import { loopbackS3Client } from "../../scripts/lib/loopback-s3";
 
 export const FUNCTIONS = ["fanout", "fetcher", "processor"] as const;
 export type FunctionRole = (typeof FUNCTIONS)[number];
@@ -102,16 +103,6 @@ export async function coldInit(bundle: string, env: Record<string, string>, runs
 
 export function bundleBytes(bundle: string): number {
   return fs.statSync(bundle).size;
-}
-
-/** The parent's own client for arranging objects. */
-export function parentS3(endpoint: string): S3Client {
-  return new S3Client({
-    region: "us-east-1",
-    endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-  });
 }
 
 export function textOfLines(lines: number): Buffer {
@@ -225,7 +216,7 @@ export async function firstInvocation(
   let input: unknown;
   if (role === "fetcher") input = { jobId: "bench-first", index: 0, url: `${servers.originUrl}/text?lines=1000` };
   if (role === "processor") {
-    const s3 = parentS3(servers.s3Endpoint());
+    const s3 = loopbackS3Client(servers.s3Endpoint());
     await s3.send(new PutObjectCommand({ Bucket: WORK_BUCKET, Key: "jobs/bench-first/raw/1", Body: textOfLines(1000), ContentType: "text/plain" }));
     s3.destroy();
     input = { jobId: "bench-first", index: 1 };
@@ -266,7 +257,7 @@ export interface HandlerPath {
 
 /** The bundled processor splitting one `lines`-line object (fresh child; first invocation). */
 export async function processorPath(bundle: string, env: Record<string, string>, servers: ServersProcess, lines: number): Promise<HandlerPath> {
-  const s3 = parentS3(servers.s3Endpoint());
+  const s3 = loopbackS3Client(servers.s3Endpoint());
   const body = textOfLines(lines);
   await s3.send(new PutObjectCommand({ Bucket: WORK_BUCKET, Key: "jobs/bench-proc/raw/0", Body: body, ContentType: "text/plain" }));
   s3.destroy();

@@ -19,7 +19,7 @@ import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { GetObjectCommand, HeadObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SendTaskFailureCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { bundleDir } from "../../modules/bundle";
 import { ENV } from "../../functions/shared/contract";
@@ -37,6 +37,7 @@ import { buildSummary, type PayloadRecord, type QueueSummary, type Summary } fro
 import { readPipeline, stackFile, synthesize, type LocalFunction, type PipelineModel } from "./synth";
 import { LocalStateMachine } from "./workflow";
 import { loopbackAwsEnv } from "../lib/loopback-env";
+import { listAllKeys, loopbackS3Client } from "../lib/loopback-s3";
 
 export interface LocalRunOptions {
   readonly messages: number;
@@ -150,15 +151,7 @@ function bucketReader(s3: S3Client, bucket: string): BucketReader {
       }
     },
     async listKeys(prefix) {
-      // ListObjects v1 with markers: s3rver's v2 continuation tokens fail on OpenSSL 3 past 1,000 keys.
-      const keys: string[] = [];
-      let marker: string | undefined;
-      do {
-        const page = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: prefix, Marker: marker }));
-        for (const o of page.Contents ?? []) keys.push(o.Key as string);
-        marker = page.IsTruncated ? keys[keys.length - 1] : undefined;
-      } while (marker);
-      return keys;
+      return (await listAllKeys(s3, bucket, prefix)).map((o) => o.key);
     },
   };
 }
@@ -327,12 +320,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const ingestQueue = queues.get(model.ingest.queue.name) as LocalQueue;
 
     // 7. The state machine: its own S3 access is the bucket itself (not through the fault proxy).
-    const direct = new S3Client({
-      region: model.region,
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
+    const direct = loopbackS3Client(s3.endpoint, model.region);
     cleanup.push(() => direct.destroy());
     // finalize-fail: the runner answers the finalize task itself, over the SFN API, as a failed worker would.
     const sfnClient = new SFNClient({ region: model.region, endpoint: sfn.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } });
