@@ -7,7 +7,7 @@ import { Readable } from "stream";
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { mockClient } from "aws-sdk-client-mock";
-import { METRICS } from "../functions/shared/contract";
+import { METRICS } from "../contract";
 import { createObservability, instrument } from "../functions/shared/observability";
 import { loadProcessorConfig } from "../functions/processor/config";
 import { finalize } from "../functions/processor/finalize";

@@ -12,7 +12,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { loadFanoutConfig, type FanoutConfig } from "../functions/fanout/config";
 import { createSchema, handleBatch, type FanoutDeps } from "../functions/fanout/fanout";
 import { s3Client, sfnClient } from "../functions/shared/clients";
-import { MANIFEST_METADATA, METRICS, QUEUE_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
+import { MANIFEST_METADATA, METRICS, QUEUE_MAX_MESSAGE_BYTES } from "../contract";
 import { jobMessage, lambdaContext, quietObservability, sqsEvent, sqsRecord } from "./helpers/lambda-events";
 
 const s3Mock = mockClient(S3Client);

@@ -1,5 +1,5 @@
 /** The IAM statement builders every construct and stack shares (the synthesized policies are in policy.test.ts). */
-import { KEYS } from "../functions/shared/contract";
+import { KEYS } from "../contract";
 import { denyInsecureTransport, listPrefixGrant, objectGrant } from "../modules/iam";
 
 const BUCKET = "arn:aws:s3:::work";

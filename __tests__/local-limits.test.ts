@@ -6,7 +6,7 @@
  * ResultWriter) — on small hand-written definitions with stub workers, no
  * processes or servers.
  */
-import { SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../functions/shared/contract";
+import { SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../contract";
 import { LOCAL_MAP_RUN, rewriteDistributedMaps } from "../scripts/local/distributed-map";
 import { AWS_LIMITS, DATA_LIMIT_ERROR, HISTORY_EVENTS, HISTORY_LIMIT_ERROR, HistoryCounter, payloadBytes, type ExecutionLimits } from "../scripts/local/history";
 import { LocalQueue } from "../scripts/local/sqs";

@@ -9,7 +9,7 @@
  * @slow (starts first: __tests__/helpers/sequencer.js)
  */
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { ERRORS, KEYS, OUTCOME_MISSING_ERROR, SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../functions/shared/contract";
+import { ERRORS, KEYS, OUTCOME_MISSING_ERROR, SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../contract";
 import { parseFaults } from "../scripts/local/faults";
 import type { LedgerResult } from "../scripts/local/ledger";
 import type { PlannedMessage } from "../scripts/local/producer";

@@ -6,7 +6,7 @@
  * it rejects with a reason.
  */
 import * as fc from "fast-check";
-import { JOB_ID_PATTERN, fetchPorts } from "../functions/shared/contract";
+import { JOB_ID_PATTERN, fetchPorts } from "../contract";
 import { messageSchema, parseRecord, type MessageSchemaOptions, type ParseResult } from "../functions/fanout/message";
 
 const RUNS = 10_000;

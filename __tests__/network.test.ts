@@ -2,7 +2,7 @@ import "./helpers/cdktf-matchers";
 import { TerraformOutput, TerraformVariable } from "cdktf";
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
-import { fetchPorts } from "../functions/shared/contract";
+import { fetchPorts } from "../contract";
 import { Network, NetworkProps } from "../modules/network";
 import { synthInStack as synth, type Resources } from "./helpers/synth";
 

@@ -2,7 +2,7 @@
  * Security rules checked over the whole synthesized JSON of every stack:
  * whatever construct adds a resource, these hold.
  */
-import { ENV } from "../functions/shared/contract";
+import { ENV } from "../contract";
 import { projectConfig } from "../modules/config/environments";
 import { allResources, resources, synthProject, type SynthResult, type TfJson } from "./helpers/synth";
 

@@ -7,7 +7,7 @@
  *
  * @slow (starts first: __tests__/helpers/sequencer.js)
  */
-import { OUTCOME_MISSING_ERROR } from "../functions/shared/contract";
+import { OUTCOME_MISSING_ERROR } from "../contract";
 import { createHash } from "crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";

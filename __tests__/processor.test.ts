@@ -15,7 +15,7 @@ import { buildStatus, OUTCOME_MISSING_CAUSE, type JobStatus } from "../functions
 import type { ProcessorDeps } from "../functions/processor/process";
 import { detectMode, Splitter } from "../functions/processor/split";
 import { s3Client, sfnClient } from "../functions/shared/clients";
-import { OUTCOME_MISSING_ERROR, TASK_CAUSE_MAX_CHARS } from "../functions/shared/contract";
+import { OUTCOME_MISSING_ERROR, TASK_CAUSE_MAX_CHARS } from "../contract";
 import { lambdaContext, quietObservability, sqsEvent, taskRecord } from "./helpers/lambda-events";
 
 const s3Mock = mockClient(S3Client);

@@ -17,7 +17,7 @@ import { readBody } from "../functions/shared/body";
 import { createRequestHandler, s3Client, sfnClient } from "../functions/shared/clients";
 import { loadRuntimeConfig } from "../functions/shared/config";
 import { loadWorkerConfig } from "../functions/shared/worker-config";
-import { ERRORS, METRICS } from "../functions/shared/contract";
+import { ERRORS, METRICS } from "../contract";
 import { boolFromEnv, intFromEnv, stringFromEnv } from "../functions/shared/env";
 import * as errors from "../functions/shared/errors";
 import { countOpenFds, instrument } from "../functions/shared/observability";

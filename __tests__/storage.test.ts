@@ -6,7 +6,7 @@ import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-pub
 import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { SecureBucket, SecureBucketProps, WorkBucket, WorkBucketProps, validateBucketName } from "../modules/storage";
-import { KEYS } from "../functions/shared/contract";
+import { KEYS } from "../contract";
 import { synthInStack as synth, type Resources } from "./helpers/synth";
 
 

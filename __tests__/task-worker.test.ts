@@ -16,7 +16,7 @@ import {
 } from "@aws-sdk/client-sfn";
 import { mockClient } from "aws-sdk-client-mock";
 import { sfnClient } from "../functions/shared/clients";
-import { METRICS, SFN_MAX_ERROR_CHARS, TASK_CAUSE_MAX_CHARS } from "../functions/shared/contract";
+import { METRICS, SFN_MAX_ERROR_CHARS, TASK_CAUSE_MAX_CHARS } from "../contract";
 import { FetchRefusedError, OriginUnavailableError, StorageUnavailableError } from "../functions/shared/errors";
 import { cutText, handleTaskBatch, type TaskWorkerDeps } from "../functions/shared/task-worker";
 import { heartbeatIntervalMs, loadWorkerConfig, type WorkerConfig } from "../functions/shared/worker-config";

@@ -1,4 +1,4 @@
-import { SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES, QUEUE_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
+import { SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES, QUEUE_MAX_MESSAGE_BYTES } from "../contract";
 import type { StateMachineDefinition } from "../modules/workflow/asl";
 import { buildDefinition, type DefinitionProps } from "../modules/workflow/definition";
 import { HISTORY_EVENTS, maxHistoryEvents } from "../modules/workflow/history";

@@ -1,6 +1,6 @@
 import aslValidator from "asl-validator";
 import { Testing } from "cdktf";
-import { ERRORS } from "../functions/shared/contract";
+import { ERRORS } from "../contract";
 import { taskTiming } from "../modules/config/budget";
 import { projectConfig } from "../modules/config/environments";
 import type { MapState, State, TaskState } from "../modules/workflow/asl";

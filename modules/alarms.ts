@@ -6,7 +6,7 @@ import { SnsTopicPolicy } from "@cdktf/provider-aws/lib/sns-topic-policy";
 import { SnsTopicSubscription } from "@cdktf/provider-aws/lib/sns-topic-subscription";
 import { Token } from "cdktf";
 import { Construct } from "constructs";
-import { METRICS } from "../functions/shared/contract";
+import { METRICS } from "../contract";
 import { denyInsecureTransport, policyDocument } from "./iam";
 
 export interface AlarmsProps {

@@ -1,6 +1,6 @@
 import { CloudwatchDashboard } from "@cdktf/provider-aws/lib/cloudwatch-dashboard";
 import { Construct } from "constructs";
-import { METRICS } from "../functions/shared/contract";
+import { METRICS } from "../contract";
 
 /** A metric as a dashboard line: namespace, name, then dimension name/value pairs, then options. */
 export type MetricLine = [string, string, ...(string | { readonly label?: string; readonly stat?: string })[]];

@@ -5,7 +5,7 @@ import { LambdaEventSourceMapping } from "@cdktf/provider-aws/lib/lambda-event-s
 import { LambdaFunction } from "@cdktf/provider-aws/lib/lambda-function";
 import { AssetType, TerraformAsset } from "cdktf";
 import { Construct } from "constructs";
-import { ENV, METRICS } from "../functions/shared/contract";
+import { ENV, METRICS } from "../contract";
 import { bundleFunction, type FunctionName } from "./bundle";
 import { budgetVariables, type FunctionBudget } from "./config/budget";
 import { assumeRolePolicy, policyDocument, type PolicyStatement } from "./iam";

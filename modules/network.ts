@@ -20,7 +20,7 @@ import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
 import { VpcEndpointPolicy } from "@cdktf/provider-aws/lib/vpc-endpoint-policy";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
-import { FETCH_PORTS, fetchPorts } from "../functions/shared/contract";
+import { FETCH_PORTS, fetchPorts } from "../contract";
 import { policyDocument, type PolicyStatement } from "./iam";
 import { cidrsOverlap, parseCidr, splitCidr } from "./cidr";
 import { LOG_RETENTION_DAYS } from "./retention";

@@ -3,7 +3,7 @@ import { Construct } from "constructs";
 import { SqsQueue } from "@cdktf/provider-aws/lib/sqs-queue";
 import { SqsQueuePolicy } from "@cdktf/provider-aws/lib/sqs-queue-policy";
 import { SqsQueueRedriveAllowPolicy } from "@cdktf/provider-aws/lib/sqs-queue-redrive-allow-policy";
-import { QUEUE_MAX_MESSAGE_BYTES } from "../functions/shared/contract";
+import { QUEUE_MAX_MESSAGE_BYTES } from "../contract";
 import { denyInsecureTransport, policyDocument, type PolicyStatement } from "./iam";
 
 export interface PipelineQueueProps {

@@ -1,5 +1,5 @@
 import { Lazy, Token } from "cdktf";
-import { KEYS } from "../functions/shared/contract";
+import { KEYS } from "../contract";
 import { denyInsecureTransport, policyDocument, type PolicyStatement } from "./iam";
 import { Construct } from "constructs";
 import { S3Bucket } from "@cdktf/provider-aws/lib/s3-bucket";

@@ -1,7 +1,7 @@
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { S3Backend, TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
-import { ENV, KEYS } from "../functions/shared/contract";
+import { ENV, KEYS } from "../contract";
 import { Alarms } from "../modules/alarms";
 import { Dashboard } from "../modules/dashboard";
 import { fdCeiling, taskTiming, WORK_QUEUE_BATCH_SIZE, WORK_QUEUE_RETENTION_SECONDS } from "../modules/config/budget";

@@ -1,5 +1,5 @@
 /** fanout configuration, loaded once at module scope by the handler. */
-import { ENV } from "../shared/contract";
+import { ENV } from "../../contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { boolFromEnv, intFromEnv, stringFromEnv, type Env } from "../shared/env";
 import { parseOrigins } from "../shared/origins";

@@ -21,7 +21,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, type Metrics } from "@aws-lambda-powertools/metrics";
 import { mapBounded } from "../shared/bounded";
 import { destroyBody, readBody } from "../shared/body";
-import { KEYS, MANIFEST_METADATA, METRICS } from "../shared/contract";
+import { KEYS, MANIFEST_METADATA, METRICS } from "../../contract";
 import { describeError, InvalidInputError } from "../shared/errors";
 import { isTransientError } from "../shared/transient";
 import type { FanoutConfig } from "./config";

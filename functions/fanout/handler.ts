@@ -4,7 +4,7 @@
  * listed. Clients, config and schema live at module scope (validated at init).
  */
 import { s3Client, sfnClient } from "../shared/clients";
-import { ENV } from "../shared/contract";
+import { ENV } from "../../contract";
 import { createObservability, instrument } from "../shared/observability";
 import { loadFanoutConfig } from "./config";
 import { createSchema, handleBatch, type FanoutDeps } from "./fanout";

@@ -2,7 +2,7 @@
  * The SQS message schema and the parse that turns a record into a job (or the
  * reason it is rejected). Pure: no I/O, so tests call it directly.
  */
-import { ENV, JOB_ID_PATTERN, KEYS, QUEUE_MAX_MESSAGE_BYTES, type ExecutionInput } from "../shared/contract";
+import { ENV, JOB_ID_PATTERN, KEYS, QUEUE_MAX_MESSAGE_BYTES, type ExecutionInput } from "../../contract";
 import * as z from "zod/mini";
 import { describeIssues } from "../shared/validation";
 import { portRefusal } from "../shared/origins";

@@ -1,5 +1,5 @@
 /** fetcher configuration, loaded once at module scope by the handler. */
-import { ENV, POOL_SOCKETS_RANGE } from "../shared/contract";
+import { ENV, POOL_SOCKETS_RANGE } from "../../contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { boolFromEnv, intFromEnv, type Env } from "../shared/env";
 import { loadWorkerConfig, type WorkerConfig } from "../shared/worker-config";

@@ -24,7 +24,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { destroyBody } from "../shared/body";
-import { JOB_ID_PATTERN, KEYS } from "../shared/contract";
+import { JOB_ID_PATTERN, KEYS } from "../../contract";
 import {
   describeError,
   FetchRefusedError,

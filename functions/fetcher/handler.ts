@@ -7,7 +7,7 @@
  * guarded lookup and the config live at module scope.
  */
 import { s3Client, sfnClient } from "../shared/clients";
-import { ENV } from "../shared/contract";
+import { ENV } from "../../contract";
 import { createObservability, instrument } from "../shared/observability";
 import { handleTaskBatch, type BatchResponse, type WorkQueueEvent } from "../shared/task-worker";
 import { loadFetcherConfig } from "./config";

@@ -1,5 +1,5 @@
 /** processor configuration, loaded once at module scope by the handler. */
-import { ENV } from "../shared/contract";
+import { ENV } from "../../contract";
 import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
 import { intFromEnv, type Env } from "../shared/env";
 import { loadWorkerConfig, type WorkerConfig } from "../shared/worker-config";

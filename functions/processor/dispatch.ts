@@ -3,7 +3,7 @@
  * `{ jobId, index }` splits `raw/{index}`; `{ action: "finalize", jobId, itemCount }`
  * builds `status.json` from the outcomes in S3. Anything else is an InvalidInputError.
  */
-import { JOB_ID_PATTERN } from "../shared/contract";
+import { JOB_ID_PATTERN } from "../../contract";
 import { InvalidInputError } from "../shared/errors";
 import * as z from "zod/mini";
 import { describeIssues } from "../shared/validation";

@@ -3,14 +3,14 @@
  * is in S3, never from the execution's state. The manifest says which items
  * the job has; `results/{i}.json` (written by the processor) and
  * `failures/{i}.json` (written by the state machine) say how each one ended.
- * An item with neither is failed with OUTCOME_MISSING_ERROR (contract.ts).
+ * An item with neither is failed with OUTCOME_MISSING_ERROR (contract/errors.ts).
  */
 import { GetObjectCommand, ListObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import * as z from "zod/mini";
 import { mapBounded } from "../shared/bounded";
 import { destroyBody, readBody } from "../shared/body";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import { JOB_ID_PATTERN, KEYS, METRICS, OUTCOME_MISSING_ERROR, TASK_CAUSE_MAX_CHARS } from "../shared/contract";
+import { JOB_ID_PATTERN, KEYS, METRICS, OUTCOME_MISSING_ERROR, TASK_CAUSE_MAX_CHARS } from "../../contract";
 import { InvalidInputError } from "../shared/errors";
 import { cutText } from "../shared/task-worker";
 import { describeIssues } from "../shared/validation";

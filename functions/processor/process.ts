@@ -13,7 +13,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { BoundedQueue } from "../shared/bounded";
 import { destroyBody } from "../shared/body";
-import { KEYS } from "../shared/contract";
+import { KEYS } from "../../contract";
 import { describeError, RawObjectMissingError, StorageUnavailableError } from "../shared/errors";
 import { isTransientError } from "../shared/transient";
 import type { ProcessorConfig } from "./config";

@@ -3,7 +3,7 @@
  * budget (sockets per client, in-handler fan-out) plus SDK timeouts. Each handler
  * loads it once at module scope, so a bad value fails the init.
  */
-import { ENV, POOL_SOCKETS_RANGE } from "./contract";
+import { ENV, POOL_SOCKETS_RANGE } from "../../contract";
 import { boolFromEnv, intFromEnv, stringFromEnv, type Env } from "./env";
 
 export interface RuntimeConfig {

@@ -1,7 +1,7 @@
 /**
  * Named errors. Each sets `this.name` to a literal (minification renames
  * classes, not strings), so Step Functions can Retry/Catch them by name and logs
- * say what happened. The names are the ones in `contract.ts` ERRORS.
+ * say what happened. The names are the ones in `contract/errors.ts` ERRORS.
  */
 
 /** Transient: the origin answered 5xx, reset the connection or could not be reached. */

@@ -9,7 +9,7 @@
 import { readdirSync } from "fs";
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { METRICS } from "./contract";
+import { METRICS } from "../../contract";
 import { redactingReplacer, redactText } from "./redact";
 import { describeError } from "./errors";
 

@@ -4,13 +4,13 @@
  * job never carries an item the fetcher would refuse), and the
  * FETCH_ALLOW_PRIVATE exemption list both read.
  *
- * A fetch may use only the ports of `fetchPorts(allowHttp)` (contract.ts:
+ * A fetch may use only the ports of `fetchPorts(allowHttp)` (contract/fetch-ports.ts:
  * 443, and 80 with ALLOW_HTTP) — the ones the fetcher's security group opens.
  * An origin listed in FETCH_ALLOW_PRIVATE (`host:port`, tests and local runs
  * only; the function construct refuses it at synth and a policy test proves no
  * stack sets it) is exempt from the port rule as from the address guard.
  */
-import { ENV, fetchPorts } from "./contract";
+import { ENV, fetchPorts } from "../../contract";
 import { ConfigurationError } from "./errors";
 
 /** `host:port` of a URL, with the scheme's default port filled in (IPv6 hosts keep their brackets). */

@@ -24,7 +24,7 @@ import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessComman
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { MetricUnit, type Metrics } from "@aws-lambda-powertools/metrics";
 import * as z from "zod/mini";
-import { ERRORS, METRICS, SFN_MAX_ERROR_CHARS, TASK_CAUSE_MAX_CHARS } from "./contract";
+import { ERRORS, METRICS, SFN_MAX_ERROR_CHARS, TASK_CAUSE_MAX_CHARS } from "../../contract";
 import { describeError, InvalidInputError } from "./errors";
 import { isTransientError } from "./transient";
 import { describeIssues } from "./validation";

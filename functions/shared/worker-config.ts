@@ -4,7 +4,7 @@
  * DLQ. Both are set by the stack from the same values the state machine and the
  * queue use, so neither has a default here.
  */
-import { ENV } from "./contract";
+import { ENV } from "../../contract";
 import { intFromEnv, type Env } from "./env";
 
 export interface WorkerConfig {

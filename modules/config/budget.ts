@@ -5,7 +5,7 @@
  * constructed; rules 10 and 11 (the state machine's payload and history against
  * AWS's limits) are in modules/workflow/limits.ts.
  */
-import { ENV, POOL_SOCKETS_RANGE, SDK_CONNECT_TIMEOUT_MS, SOCKET_POOLS, type PoolBound } from "../../functions/shared/contract";
+import { ENV, POOL_SOCKETS_RANGE, SDK_CONNECT_TIMEOUT_MS, SOCKET_POOLS, type PoolBound } from "../../contract";
 
 /** The Lambda limit this budget exists to respect. */
 export const LAMBDA_FD_LIMIT = 1024;

@@ -1,4 +1,4 @@
-import { ERRORS, KEYS } from "../../functions/shared/contract";
+import { ERRORS, KEYS } from "../../contract";
 import type { Catcher, Retrier, StateMachineDefinition, TaskState } from "./asl";
 
 /** The SQS integration that hands a task token to a worker and waits for its answer. */

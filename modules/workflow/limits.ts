@@ -11,7 +11,7 @@ import {
   SFN_MAX_HISTORY_EVENTS,
   SFN_MAX_PAYLOAD_BYTES,
   QUEUE_MAX_MESSAGE_BYTES,
-} from "../../functions/shared/contract";
+} from "../../contract";
 import type { StateMachineDefinition } from "./asl";
 import { FINALIZE_FAILED_STATUS } from "./definition";
 import { childMachines, maxHistoryEvents } from "./history";

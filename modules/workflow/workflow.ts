@@ -4,7 +4,7 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
 import { SfnStateMachine } from "@cdktf/provider-aws/lib/sfn-state-machine";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import { KEYS } from "../../functions/shared/contract";
+import { KEYS } from "../../contract";
 import { BudgetError, DISTRIBUTED_MAP_MAX_CONCURRENCY } from "../config/budget";
 import { assumeRolePolicy, objectGrant, policyDocument } from "../iam";
 import { assertRetentionDays } from "../retention";

@@ -14,7 +14,7 @@
  * interpreter's event log and the runner's task handlers report into a
  * `HistoryCounter` through it.
  */
-import { SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../../functions/shared/contract";
+import { SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../../contract";
 
 /** The one table of what adds history events (budget rule 11 counts with it too). */
 export { HISTORY_EVENTS } from "../../modules/workflow/history";

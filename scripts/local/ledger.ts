@@ -16,7 +16,7 @@
  * any problem makes the run fail.
  */
 import { mapBounded } from "../../functions/shared/bounded";
-import { KEYS, MANIFEST_METADATA, OUTCOME_MISSING_ERROR } from "../../functions/shared/contract";
+import { KEYS, MANIFEST_METADATA, OUTCOME_MISSING_ERROR } from "../../contract";
 import { FINALIZE_FAILED_STATUS } from "../../modules/workflow/definition";
 import type { PlannedMessage } from "./producer";
 import type { QueuedMessage } from "./sqs";

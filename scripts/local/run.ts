@@ -22,7 +22,7 @@ import * as path from "path";
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { SendTaskFailureCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { bundleDir } from "../../modules/bundle";
-import { ENV } from "../../functions/shared/contract";
+import { ENV } from "../../contract";
 import { startOriginServer } from "../lib/origin-server";
 import { startSfnEndpoint } from "../lib/sfn-endpoint";
 import { formatFaults, startOriginFaultProxy, startSfnFaultProxy, seededRandom, type FaultRates } from "./faults";
