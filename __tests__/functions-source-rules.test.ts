@@ -8,9 +8,21 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as ts from "typescript";
+import { parseSync } from "@swc/core";
 
 const ROOT = path.join(__dirname, "..", "functions");
+/** swc's node types that open a function body (a call inside one runs per invocation, not once per environment). */
+const FUNCTION_LIKE = new Set([
+  "FunctionDeclaration",
+  "FunctionExpression",
+  "ArrowFunctionExpression",
+  "ClassMethod",
+  "PrivateMethod",
+  "Constructor",
+  "MethodProperty",
+  "GetterProperty",
+  "SetterProperty",
+]);
 
 function sources(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -46,14 +58,18 @@ describe("function source rules", () => {
     const factories = new Set(["s3Client", "sfnClient", "createFetchAgents"]);
     const calls: { file: string; name: string; moduleScope: boolean }[] = [];
     for (const { file, code } of files) {
-      const source = ts.createSourceFile(file, code, ts.ScriptTarget.ES2022, true);
-      const visit = (node: ts.Node, insideFunction: boolean): void => {
-        if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && factories.has(node.expression.text)) {
-          calls.push({ file, name: node.expression.text, moduleScope: !insideFunction });
+      // The module's syntax tree (swc's parser, which the tests' transform already uses).
+      const visit = (node: unknown, insideFunction: boolean): void => {
+        if (Array.isArray(node)) return node.forEach((child) => visit(child, insideFunction));
+        if (node === null || typeof node !== "object") return;
+        const n = node as { type?: string; callee?: { type?: string; value?: string } };
+        if (n.type === "CallExpression" && n.callee?.type === "Identifier" && factories.has(n.callee.value ?? "")) {
+          calls.push({ file, name: n.callee.value as string, moduleScope: !insideFunction });
         }
-        ts.forEachChild(node, (child) => visit(child, insideFunction || ts.isFunctionLike(node)));
+        const inside = insideFunction || FUNCTION_LIKE.has(n.type ?? "");
+        for (const [key, child] of Object.entries(node)) if (key !== "span") visit(child, inside);
       };
-      visit(source, false);
+      visit(parseSync(code, { syntax: "typescript" }), false);
     }
     // Each handler builds its clients once; nothing else calls the factories.
     expect(calls.filter((c) => c.moduleScope === false)).toEqual([]);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: the type check and jest side by side (the type check is single-threaded
-// and needs no test result; run one after the other, it only adds its ~10 s to the wall).
+// `npm test`: the type check and jest side by side (the type check needs no test result;
+// run one after the other, it would only add its seconds to the wall).
 // Jest's output streams as it runs; tsc's is printed when it ends. Arguments go to jest.
 // Exit status: jest's, or tsc's when the types are wrong (jest still runs to the end).
 "use strict";
