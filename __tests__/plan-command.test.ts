@@ -14,7 +14,7 @@ import * as os from "os";
 import * as path from "path";
 import { detectAwsCredentials } from "../scripts/lib/aws-credentials";
 import { INIT_FINGERPRINT_FILE } from "../scripts/lib/plan-runner";
-import { findTerraform, missingTerraformMessage, MIRROR_ENV, OFFLINE_OVERRIDE_FILE } from "../scripts/lib/terraform";
+import { ensureProviderMirror, findTerraform, missingTerraformMessage, MIRROR_ENV, OFFLINE_OVERRIDE_FILE } from "../scripts/lib/terraform";
 import type { TfJson } from "./helpers/synth";
 import { projectConfig } from "../modules/config/environments";
 
@@ -117,7 +117,9 @@ function logicalId(stack: TfJson, type: string, constructPath: string): string {
 
 describeTf("npm run plan (offline)", () => {
   beforeAll(() => {
-    if (!process.env[MIRROR_ENV]) console.warn(`${MIRROR_ENV} is unset: npm run plan takes providers from the public registry`);
+    // Found here, not in the global setup: the only suite that needs it searches while the others already run.
+    const found = ensureProviderMirror();
+    if (!process.env[MIRROR_ENV]) console.warn(`${MIRROR_ENV} is unset: npm run plan takes providers from the public registry (${found})`);
   });
 
   test("plans every real stack and writes a summary listing each with its add count and 0 destroy", () => {

@@ -5,15 +5,14 @@
  * in memory (/dev/shm) when the machine has room there: the suite writes and
  * removes thousands of small files (synth outputs, s3rver's objects), cheaper
  * on tmpfs than on a journaled disk —
- * bundles the functions (tests run the bundles) and, when TF_PROVIDER_MIRROR is
- * unset, finds the filesystem mirror holding the pinned AWS provider once, so
- * the offline Terraform tests run offline (workers inherit it too).
+ * and bundles the functions (tests run the bundles). The offline Terraform
+ * suite finds the provider mirror itself (plan-command.test.ts), while the
+ * other suites run.
  */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { bundleAll } from "../../modules/bundle";
-import { ensureProviderMirror, findTerraform } from "../../scripts/lib/terraform";
 
 /** The environment variable naming this run's temporary folder (read by the teardown). */
 export const RUN_TMP_ENV = "FANOUT_TEST_RUN_TMPDIR";
@@ -39,5 +38,4 @@ export default function globalSetup(): void {
   process.env[RUN_TMP_ENV] = runDir;
   process.env.TMPDIR = runDir;
   bundleAll();
-  if (findTerraform()) console.log(`\n[setup] ${ensureProviderMirror()}`);
 }
