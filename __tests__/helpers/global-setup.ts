@@ -13,9 +13,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { bundleAll } from "../../modules/bundle";
+import { RUN_TMP_ENV } from "./run-dir";
 
-/** The environment variable naming this run's temporary folder (read by the teardown). */
-export const RUN_TMP_ENV = "FANOUT_TEST_RUN_TMPDIR";
 
 /** tmpfs free space the suite needs (it writes a few hundred MB at most; Docker's default /dev/shm is 64 MB). */
 const MIN_MEMORY_TMP_BYTES = 2 * 1024 ** 3;

@@ -4,7 +4,7 @@
  * behind in it — and nothing of other runs or other users.
  */
 import * as fs from "fs";
-import { RUN_TMP_ENV } from "./global-setup";
+import { RUN_TMP_ENV } from "./run-dir";
 
 export default function globalTeardown(): void {
   const runDir = process.env[RUN_TMP_ENV];

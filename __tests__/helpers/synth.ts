@@ -1,11 +1,15 @@
-/** Shared builders for synthesized stacks, so each test file synthesizes once. */
+/**
+ * Shared builders for synthesized stacks, so each test file synthesizes once —
+ * and the project as configured is synthesized once per test run: the first
+ * suite to ask publishes its output in the run's folder, the others copy it.
+ */
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { TerraformStack, Testing } from "cdktf";
 import type { Construct } from "constructs";
 import { projectConfig, type EnvironmentConfig, type ProjectConfig } from "../../modules/config/environments";
-import { buildApp } from "../../stacks/app";
+import { RUN_TMP_ENV } from "./run-dir";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type TfJson = Record<string, any>;
@@ -17,10 +21,22 @@ export interface SynthResult {
   cleanup(): void;
 }
 
-/** Synthesizes every stack of `config` into a fresh temp folder. */
+/**
+ * Synthesizes every stack of `config` into a fresh temp folder (the caller's
+ * own: it may write there). For `projectConfig` itself, a copy of this run's
+ * one synth of it when a suite before made it.
+ */
 export function synthProject(config: ProjectConfig = projectConfig): SynthResult {
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), "fanout-synth-"));
-  buildApp(config, { outdir }).synth();
+  const shared = config === projectConfig && process.env[RUN_TMP_ENV] ? path.join(process.env[RUN_TMP_ENV] as string, "synth-project") : undefined;
+  if (shared && fs.existsSync(shared)) {
+    fs.cpSync(shared, outdir, { recursive: true });
+  } else {
+    // Loaded only when synthesizing (a copy needs none of the stacks' modules).
+    const { buildApp } = require("../../stacks/app") as typeof import("../../stacks/app");
+    buildApp(config, { outdir }).synth();
+    if (shared) publish(outdir, shared);
+  }
   const stacks: Record<string, TfJson> = {};
   for (const name of fs.readdirSync(path.join(outdir, "stacks"))) {
     stacks[name] = JSON.parse(fs.readFileSync(path.join(outdir, "stacks", name, "cdk.tf.json"), "utf8"));
@@ -31,6 +47,17 @@ export function synthProject(config: ProjectConfig = projectConfig): SynthResult
     stackDir: (name) => path.join(outdir, "stacks", name),
     cleanup: () => fs.rmSync(outdir, { recursive: true, force: true }),
   };
+}
+
+/** Puts a finished synth where the run's other suites find it: whole, through a rename, or not at all (another suite was first). */
+function publish(outdir: string, shared: string): void {
+  const tmp = `${shared}.${process.pid}.tmp`;
+  try {
+    fs.cpSync(outdir, tmp, { recursive: true });
+    fs.renameSync(tmp, shared);
+  } catch {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** The dev environment with some fields replaced (deep enough for budget tweaks). */
