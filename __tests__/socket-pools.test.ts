@@ -8,7 +8,8 @@
 import type { Agent } from "http";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SFNClient } from "@aws-sdk/client-sfn";
-import { poolSockets, plannedFds, SOCKET_POOLS, type FunctionKey } from "../modules/config/budget";
+import { SOCKET_POOLS } from "../contract";
+import { poolSockets, plannedFds, type FunctionKey } from "../modules/config/budget";
 import { projectConfig } from "../modules/config/environments";
 import { APPLY_TIME_STAND_IN } from "../modules/function-environment";
 import { resources, synthProject, type SynthResult } from "./helpers/synth";

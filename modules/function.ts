@@ -12,7 +12,6 @@ import { assumeRolePolicy, policyDocument, type PolicyStatement } from "./iam";
 import { initError } from "./function-environment";
 import { assertRetentionDays } from "./retention";
 
-
 export interface PipelineFunctionProps {
   /** Lambda function name. 1..64 characters of [A-Za-z0-9_-]. */
   readonly functionName: string;

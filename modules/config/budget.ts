@@ -26,9 +26,6 @@ export const DEFAULT_FD_BASELINE = 40;
  */
 export const DEFAULT_FDS_PER_TASK = 2;
 
-/** The pools each function's code opens, and the setting that bounds each (one table, in the contract). */
-export { SOCKET_POOLS };
-
 /** A Distributed Map runs at most this many child executions at once (AWS's limit). */
 export const DISTRIBUTED_MAP_MAX_CONCURRENCY = 10_000;
 /** The most a work queue keeps a message (the queues use SQS's default, 4 days). */
