@@ -15,7 +15,6 @@ import * as path from "path";
 import { bundleAll } from "../../modules/bundle";
 import { RUN_TMP_ENV } from "./run-dir";
 
-
 /** tmpfs free space the suite needs (it writes a few hundred MB at most; Docker's default /dev/shm is 64 MB). */
 const MIN_MEMORY_TMP_BYTES = 2 * 1024 ** 3;
 

@@ -51,7 +51,7 @@ export interface LambdaChildOptions {
   /**
    * The child's whole environment (nothing is inherited but PATH). Node's flags
    * come from its NODE_OPTIONS, as on Lambda (the synthesized functions set
-   * `--enable-source-maps`; a test that leaves it out starts faster).
+   * `--enable-source-maps`).
    */
   readonly env: Readonly<Record<string, string>>;
   /** `ulimit -n` for the child. @default 1024 */

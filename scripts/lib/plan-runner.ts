@@ -76,7 +76,8 @@ export function initFingerprint(dir: string, env: NodeJS.ProcessEnv): string {
   const config = JSON.parse(fs.readFileSync(path.join(dir, "cdk.tf.json"), "utf8")) as { terraform?: unknown; module?: Record<string, { source?: unknown; version?: unknown }> };
   const modules = Object.entries(config.module ?? {}).map(([name, m]) => [name, m.source, m.version]);
   const bin = findTerraform();
-  const binary = bin && fs.existsSync(bin) ? `${bin} ${fs.statSync(bin).size} ${fs.statSync(bin).mtimeMs}` : "";
+  const stat = bin ? fs.statSync(bin, { throwIfNoEntry: false }) : undefined;
+  const binary = stat ? `${bin} ${stat.size} ${stat.mtimeMs}` : "";
   const hash = createHash("sha256");
   for (const part of [
     JSON.stringify({ terraform: config.terraform ?? null, modules }),
