@@ -126,6 +126,11 @@ describe("PipelineFunction", () => {
       ["fanout", { WORK_BUCKET: "work", STATE_MACHINE_ARN: "arn", MAX_ITEMS_PER_JOB: "5", MAX_URL_LENGTH: "9000" }, 'MAX_URL_LENGTH environment variable must be an integer between 1 and 8192 (got "9000")'],
       ["fanout", { WORK_BUCKET: "work", MAX_ITEMS_PER_JOB: "5", MAX_URL_LENGTH: "2048" }, "STATE_MACHINE_ARN environment variable is not set"],
       ["fanout", { WORK_BUCKET: "work", STATE_MACHINE_ARN: "arn", MAX_URL_LENGTH: "2048" }, "MAX_ITEMS_PER_JOB environment variable is not set"],
+      [
+        "fetcher",
+        { ...worker, ...fetch, FETCH_MAX_REDIRECTS: "21", ALLOW_HTTP: "yes" },
+        'ALLOW_HTTP environment variable must be "true" or "false" (got "yes"); FETCH_MAX_REDIRECTS environment variable must be an integer between 0 and 20 (got "21")',
+      ],
     ] as const)("the %s with %j", (source, environment, message) => {
       expect(() => synth({ ...props, functionName: `test-${source}`, source, environment })).toThrow(`function "test-${source}" would fail its init: ${message}`);
     });

@@ -17,14 +17,15 @@ import { readBody } from "../functions/shared/body";
 import { createRequestHandler, s3Client, sfnClient } from "../functions/shared/clients";
 import { loadRuntimeConfig } from "../functions/shared/config";
 import { loadWorkerConfig } from "../functions/shared/worker-config";
-import { ERRORS, METRICS } from "../contract";
-import { boolFromEnv, intFromEnv, stringFromEnv } from "../functions/shared/env";
+import { ENV, ENV_RANGES, ERRORS, METRICS } from "../contract";
+import * as z from "zod/mini";
+import { flag, integer, parseEnv, requiredString, type Env } from "../functions/shared/env";
 import * as errors from "../functions/shared/errors";
 import { countOpenFds, instrument } from "../functions/shared/observability";
 import { isTransientError } from "../functions/shared/transient";
-import { loadFanoutConfig } from "../functions/fanout/config";
-import { loadFetcherConfig } from "../functions/fetcher/config";
-import { loadProcessorConfig } from "../functions/processor/config";
+import { FANOUT_ENV, loadFanoutConfig } from "../functions/fanout/config";
+import { FETCHER_ENV, loadFetcherConfig } from "../functions/fetcher/config";
+import { PROCESSOR_ENV, loadProcessorConfig } from "../functions/processor/config";
 import { quietObservability } from "./helpers/lambda-events";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -35,26 +36,70 @@ const envWithout = (name: string) => {
 };
 
 describe("configuration from environment variables", () => {
+  /** One variable's reader as a one-field environment schema, parsed the way a function's init parses its own. */
+  const one = <T>(name: string, reader: (name: string) => z.ZodMiniType<T>) => (env: Env) => parseEnv(z.object({ [name]: reader(name) }), env)[name];
+
   test("a missing required variable fails with a message naming it", () => {
-    expect(() => stringFromEnv({}, "WORK_BUCKET")).toThrow(/^WORK_BUCKET environment variable is not set$/);
-    expect(() => stringFromEnv({ WORK_BUCKET: "  " }, "WORK_BUCKET")).toThrow("WORK_BUCKET environment variable is not set");
+    const bucket = one("WORK_BUCKET", requiredString);
+    expect(() => bucket({})).toThrow(/^WORK_BUCKET environment variable is not set$/);
+    expect(() => bucket({ WORK_BUCKET: "  " })).toThrow(/^WORK_BUCKET environment variable is not set$/);
+    expect(bucket({ WORK_BUCKET: " work " })).toBe("work");
   });
 
-  test.each(["abc", "1.5", "-1", "0", "501", "1e2", "12abc"])("MAX_SOCKETS=%s is refused with the variable, the range and the value", (value) => {
-    expect(() => intFromEnv({ MAX_SOCKETS: value }, "MAX_SOCKETS", { min: 1, max: 500 })).toThrow(
-      `MAX_SOCKETS environment variable must be an integer between 1 and 500 (got "${value}")`,
+  test.each(["abc", "1.5", "-1", "0", "501", "1e2", "12abc", "0x10"])("MAX_SOCKETS=%s is refused with the variable, the range and the value", (value) => {
+    expect(() => one("MAX_SOCKETS", (n) => integer(n, { min: 1, max: 500 }))({ MAX_SOCKETS: value })).toThrow(
+      new Error(`MAX_SOCKETS environment variable must be an integer between 1 and 500 (got "${value}")`),
     );
   });
 
-  test("an unset integer with a fallback takes the fallback; a set one is parsed", () => {
-    expect(intFromEnv({}, "FETCH_TIMEOUT_MS", { min: 1, max: 10, fallback: 7 })).toBe(7);
-    expect(intFromEnv({ FETCH_TIMEOUT_MS: " 9 " }, "FETCH_TIMEOUT_MS", { min: 1, max: 10, fallback: 7 })).toBe(9);
+  test("an integer has no fallback: unset is refused, a set one is parsed (trimmed)", () => {
+    const timeout = one("FETCH_TIMEOUT_MS", (n) => integer(n, { min: 1, max: 10 }));
+    expect(() => timeout({})).toThrow(/^FETCH_TIMEOUT_MS environment variable is not set$/);
+    expect(timeout({ FETCH_TIMEOUT_MS: " 9 " })).toBe(9);
   });
 
-  test("booleans accept only true or false", () => {
-    expect(boolFromEnv({ ALLOW_HTTP: "TRUE" }, "ALLOW_HTTP", false)).toBe(true);
-    expect(boolFromEnv({}, "ALLOW_HTTP", false)).toBe(false);
-    expect(() => boolFromEnv({ ALLOW_HTTP: "yes" }, "ALLOW_HTTP", false)).toThrow('ALLOW_HTTP environment variable must be "true" or "false" (got "yes")');
+  test("booleans accept only true or false, and are undefined when unset (the config module states the default)", () => {
+    const allowHttp = one("ALLOW_HTTP", flag);
+    expect(allowHttp({ ALLOW_HTTP: "TRUE" })).toBe(true);
+    expect(allowHttp({ ALLOW_HTTP: "false" })).toBe(false);
+    expect(allowHttp({})).toBeUndefined();
+    expect(() => allowHttp({ ALLOW_HTTP: "yes" })).toThrow(new Error('ALLOW_HTTP environment variable must be "true" or "false" (got "yes")'));
+  });
+
+  test("a value that is not a string (not from process.env) is refused naming the variable", () => {
+    expect(() => parseEnv(z.object({ MAX_SOCKETS: integer("MAX_SOCKETS", { min: 1, max: 2 }) }), { MAX_SOCKETS: 1 } as unknown as Env)).toThrow(
+      /^MAX_SOCKETS environment variable must be a string$/,
+    );
+  });
+
+  test("one error names every refused variable, in the schema's order", () => {
+    const env = { ...FUNCTION_TEST_ENV, FETCH_MAX_REDIRECTS: "21", ALLOW_HTTP: "maybe" } as Record<string, string | undefined>;
+    delete env.WORK_BUCKET;
+    expect(() => loadFetcherConfig(env)).toThrow(
+      new Error(
+        'WORK_BUCKET environment variable is not set; ALLOW_HTTP environment variable must be "true" or "false" (got "maybe"); FETCH_MAX_REDIRECTS environment variable must be an integer between 0 and 20 (got "21")',
+      ),
+    );
+  });
+
+  test("each function's schema holds its integers to the contract's ENV_RANGES, both ends included", () => {
+    const schemas: Record<string, z.ZodMiniObject<z.core.$ZodShape>> = { fanout: FANOUT_ENV, fetcher: FETCHER_ENV, processor: PROCESSOR_ENV };
+    const base = FUNCTION_TEST_ENV;
+    let checked = 0;
+    for (const [field, range] of Object.entries(ENV_RANGES)) {
+      const name = ENV[field as keyof typeof ENV_RANGES];
+      for (const [fn, schema] of Object.entries(schemas)) {
+        if (!(name in schema.shape)) continue;
+        checked++;
+        for (const ok of [range.min, range.max]) expect([fn, name, parseEnv(schema, { ...base, [name]: String(ok) })[name]]).toEqual([fn, name, ok]);
+        for (const bad of [range.min - 1, range.max + 1].filter((v) => v >= 0)) {
+          expect(() => parseEnv(schema, { ...base, [name]: String(bad) })).toThrow(`${name} environment variable must be an integer between ${range.min} and ${range.max} (got "${bad}")`);
+        }
+      }
+    }
+    // Every range is some function's variable.
+    expect(Object.keys(ENV_RANGES).every((f) => Object.values(schemas).some((s) => ENV[f as keyof typeof ENV_RANGES] in s.shape))).toBe(true);
+    expect(checked).toBeGreaterThanOrEqual(Object.keys(ENV_RANGES).length);
   });
 
   test.each([

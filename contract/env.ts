@@ -1,7 +1,10 @@
 /**
- * The environment variables the functions read (each validated once, at init),
- * and the SDK connection timeout every function is given.
+ * The environment variables the functions read (each validated once, at init,
+ * and at synth through the same schema), the one set of ranges their integers
+ * are held to, and the SDK connection timeout every function is given.
  */
+import { POOL_SOCKETS_RANGE } from "./socket-pools";
+
 /** Environment variables read by the functions (validated once, at init). */
 export const ENV = {
   /** Work bucket name (all functions). */
@@ -59,3 +62,34 @@ export const ENV = {
 
 /** SDK connection timeout given to every function (SDK_CONNECT_TIMEOUT_MS); well under any request timeout. */
 export const SDK_CONNECT_TIMEOUT_MS = 3000;
+
+/** An integer variable's accepted range (both ends included). */
+export interface IntRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/**
+ * The range of every integer variable: the functions' environment schemas
+ * (functions/shared/env.ts) hold each variable to it at init and at synth, and
+ * the budget checks the fields it turns into these variables against the same
+ * entries, so no value passes one and fails the other.
+ */
+export const ENV_RANGES = {
+  maxSockets: POOL_SOCKETS_RANGE,
+  taskConcurrency: { min: 1, max: 256 },
+  sdkConnectTimeoutMs: { min: 100, max: 60_000 },
+  sdkRequestTimeoutMs: { min: 100, max: 900_000 },
+  maxItemsPerJob: { min: 1, max: 10_000 },
+  maxUrlLength: { min: 1, max: 8192 },
+  /** Step Functions' HeartbeatSeconds range. */
+  taskHeartbeatSeconds: { min: 1, max: 99_999_999 },
+  /** SQS's maxReceiveCount range. */
+  workQueueMaxReceiveCount: { min: 1, max: 1000 },
+  fetchTimeoutMs: { min: 100, max: 900_000 },
+  fetchMaxBytes: { min: 1, max: 5 * 1024 ** 3 },
+  fetchMaxRedirects: { min: 0, max: 20 },
+  fetchMaxSockets: POOL_SOCKETS_RANGE,
+  chunkLines: { min: 1, max: 1_000_000 },
+  chunkBytes: { min: 1, max: 64 * 1024 ** 2 },
+} as const satisfies Partial<Record<keyof typeof ENV, IntRange>>;

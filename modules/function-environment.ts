@@ -1,7 +1,8 @@
 /**
  * A function's environment, checked at synth by the function's own
- * configuration loader — the code its init runs — so synth refuses exactly
- * what the init would, with the init's message naming the variable. Values
+ * configuration loader — its environment schema, the code its init runs — so
+ * synth refuses exactly what the init would, with the init's message naming
+ * every refused variable. Values
  * Terraform resolves at apply (tokens: ARNs, bucket names) stand in as
  * placeholders: the loaders only require them to be set.
  */

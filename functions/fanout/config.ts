@@ -1,8 +1,8 @@
-/** fanout configuration, loaded once at module scope by the handler. */
-import { ENV } from "../../contract";
-import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
-import { boolFromEnv, intFromEnv, stringFromEnv, type Env } from "../shared/env";
-import { parseOrigins } from "../shared/origins";
+/** fanout configuration: its environment schema, parsed once at module scope by the handler (and at synth). */
+import * as z from "zod/mini";
+import { ENV, ENV_RANGES } from "../../contract";
+import { RUNTIME_ENV, runtimeConfig, type RuntimeConfig } from "../shared/config";
+import { flag, integer, originList, parseEnv, requiredString, type Env } from "../shared/env";
 
 export interface FanoutConfig extends RuntimeConfig {
   readonly stateMachineArn: string;
@@ -21,18 +21,24 @@ export interface FanoutConfig extends RuntimeConfig {
   readonly exemptOrigins: ReadonlySet<string>;
 }
 
-/** Ranges of the fanout's own variables. */
-export const FANOUT_LIMITS = {
-  maxUrlLength: { min: 1, max: 8192 },
-} as const;
+/** Every variable the fanout reads. */
+export const FANOUT_ENV = z.object({
+  ...RUNTIME_ENV,
+  [ENV.stateMachineArn]: requiredString(ENV.stateMachineArn),
+  [ENV.maxItemsPerJob]: integer(ENV.maxItemsPerJob, ENV_RANGES.maxItemsPerJob),
+  [ENV.maxUrlLength]: integer(ENV.maxUrlLength, ENV_RANGES.maxUrlLength),
+  [ENV.allowHttp]: flag(ENV.allowHttp),
+  [ENV.fetchAllowPrivate]: originList(ENV.fetchAllowPrivate),
+});
 
 export function loadFanoutConfig(env: Env = process.env): FanoutConfig {
+  const e = parseEnv(FANOUT_ENV, env);
   return {
-    ...loadRuntimeConfig(env),
-    stateMachineArn: stringFromEnv(env, ENV.stateMachineArn),
-    maxItemsPerJob: intFromEnv(env, ENV.maxItemsPerJob, { min: 1, max: 10_000 }),
-    maxUrlLength: intFromEnv(env, ENV.maxUrlLength, FANOUT_LIMITS.maxUrlLength),
-    allowHttp: boolFromEnv(env, ENV.allowHttp, false),
-    exemptOrigins: parseOrigins(env[ENV.fetchAllowPrivate]),
+    ...runtimeConfig(e, env),
+    stateMachineArn: e[ENV.stateMachineArn],
+    maxItemsPerJob: e[ENV.maxItemsPerJob],
+    maxUrlLength: e[ENV.maxUrlLength],
+    allowHttp: e[ENV.allowHttp] ?? false,
+    exemptOrigins: e[ENV.fetchAllowPrivate],
   };
 }

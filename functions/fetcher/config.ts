@@ -1,9 +1,9 @@
-/** fetcher configuration, loaded once at module scope by the handler. */
-import { ENV, POOL_SOCKETS_RANGE } from "../../contract";
-import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
-import { boolFromEnv, intFromEnv, type Env } from "../shared/env";
-import { loadWorkerConfig, type WorkerConfig } from "../shared/worker-config";
-import { parseOrigins } from "../shared/origins";
+/** fetcher configuration: its environment schema, parsed once at module scope by the handler (and at synth). */
+import * as z from "zod/mini";
+import { ENV, ENV_RANGES } from "../../contract";
+import { RUNTIME_ENV, runtimeConfig, type RuntimeConfig } from "../shared/config";
+import { flag, integer, originList, parseEnv, type Env } from "../shared/env";
+import { WORKER_ENV, workerConfig, type WorkerConfig } from "../shared/worker-config";
 
 export interface FetcherConfig extends RuntimeConfig, WorkerConfig {
   readonly allowHttp: boolean;
@@ -17,16 +17,28 @@ export interface FetcherConfig extends RuntimeConfig, WorkerConfig {
   readonly allowPrivate: ReadonlySet<string>;
 }
 
+/** Every variable the fetcher reads. */
+export const FETCHER_ENV = z.object({
+  ...RUNTIME_ENV,
+  ...WORKER_ENV,
+  [ENV.allowHttp]: flag(ENV.allowHttp),
+  [ENV.fetchTimeoutMs]: integer(ENV.fetchTimeoutMs, ENV_RANGES.fetchTimeoutMs),
+  [ENV.fetchMaxBytes]: integer(ENV.fetchMaxBytes, ENV_RANGES.fetchMaxBytes),
+  [ENV.fetchMaxRedirects]: integer(ENV.fetchMaxRedirects, ENV_RANGES.fetchMaxRedirects),
+  [ENV.fetchMaxSockets]: integer(ENV.fetchMaxSockets, ENV_RANGES.fetchMaxSockets),
+  [ENV.fetchAllowPrivate]: originList(ENV.fetchAllowPrivate),
+});
+
 export function loadFetcherConfig(env: Env = process.env): FetcherConfig {
+  const e = parseEnv(FETCHER_ENV, env);
   return {
-    ...loadRuntimeConfig(env),
-    ...loadWorkerConfig(env),
-    allowHttp: boolFromEnv(env, ENV.allowHttp, false),
-    // No fallbacks: the stack sets each, and a bundle without one fails its init.
-    fetchTimeoutMs: intFromEnv(env, ENV.fetchTimeoutMs, { min: 100, max: 900_000 }),
-    fetchMaxBytes: intFromEnv(env, ENV.fetchMaxBytes, { min: 1, max: 5 * 1024 ** 3 }),
-    fetchMaxRedirects: intFromEnv(env, ENV.fetchMaxRedirects, { min: 0, max: 20 }),
-    fetchMaxSockets: intFromEnv(env, ENV.fetchMaxSockets, POOL_SOCKETS_RANGE),
-    allowPrivate: parseOrigins(env[ENV.fetchAllowPrivate]),
+    ...runtimeConfig(e, env),
+    ...workerConfig(e),
+    allowHttp: e[ENV.allowHttp] ?? false,
+    fetchTimeoutMs: e[ENV.fetchTimeoutMs],
+    fetchMaxBytes: e[ENV.fetchMaxBytes],
+    fetchMaxRedirects: e[ENV.fetchMaxRedirects],
+    fetchMaxSockets: e[ENV.fetchMaxSockets],
+    allowPrivate: e[ENV.fetchAllowPrivate],
   };
 }

@@ -1,8 +1,9 @@
-/** processor configuration, loaded once at module scope by the handler. */
-import { ENV } from "../../contract";
-import { loadRuntimeConfig, type RuntimeConfig } from "../shared/config";
-import { intFromEnv, type Env } from "../shared/env";
-import { loadWorkerConfig, type WorkerConfig } from "../shared/worker-config";
+/** processor configuration: its environment schema, parsed once at module scope by the handler (and at synth). */
+import * as z from "zod/mini";
+import { ENV, ENV_RANGES } from "../../contract";
+import { RUNTIME_ENV, runtimeConfig, type RuntimeConfig } from "../shared/config";
+import { integer, parseEnv, type Env } from "../shared/env";
+import { WORKER_ENV, workerConfig, type WorkerConfig } from "../shared/worker-config";
 
 export interface ProcessorConfig extends RuntimeConfig, WorkerConfig {
   /** Lines per chunk for text input. */
@@ -11,12 +12,15 @@ export interface ProcessorConfig extends RuntimeConfig, WorkerConfig {
   readonly chunkBytes: number;
 }
 
+/** Every variable the processor reads. */
+export const PROCESSOR_ENV = z.object({
+  ...RUNTIME_ENV,
+  ...WORKER_ENV,
+  [ENV.chunkLines]: integer(ENV.chunkLines, ENV_RANGES.chunkLines),
+  [ENV.chunkBytes]: integer(ENV.chunkBytes, ENV_RANGES.chunkBytes),
+});
+
 export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {
-  return {
-    ...loadRuntimeConfig(env),
-    ...loadWorkerConfig(env),
-    // No fallbacks: the stack sets both, and a bundle without one fails its init.
-    chunkLines: intFromEnv(env, ENV.chunkLines, { min: 1, max: 1_000_000 }),
-    chunkBytes: intFromEnv(env, ENV.chunkBytes, { min: 1, max: 64 * 1024 ** 2 }),
-  };
+  const e = parseEnv(PROCESSOR_ENV, env);
+  return { ...runtimeConfig(e, env), ...workerConfig(e), chunkLines: e[ENV.chunkLines], chunkBytes: e[ENV.chunkBytes] };
 }

@@ -1,10 +1,12 @@
 /**
  * The configuration every function shares: the work bucket and the concurrency
- * budget (sockets per client, in-handler fan-out) plus SDK timeouts. Each handler
- * loads it once at module scope, so a bad value fails the init.
+ * budget (sockets per client, in-handler fan-out) plus SDK timeouts. Each
+ * function's environment schema includes these variables; the handler loads it
+ * once at module scope, so a bad value fails the init.
  */
-import { ENV, POOL_SOCKETS_RANGE } from "../../contract";
-import { boolFromEnv, intFromEnv, stringFromEnv, type Env } from "./env";
+import * as z from "zod/mini";
+import { ENV, ENV_RANGES } from "../../contract";
+import { flag, integer, parseEnv, requiredString, type Env, type ParsedEnv } from "./env";
 
 export interface RuntimeConfig {
   readonly workBucket: string;
@@ -18,27 +20,32 @@ export interface RuntimeConfig {
   readonly s3ForcePathStyle: boolean;
 }
 
-/**
- * Ranges. No variable the stack sets has a fallback here: a fallback that
- * differed from the deployed value would make a bundle started without it
- * behave unlike the deployed one (synth checks that every one is set).
- */
-export const RUNTIME_LIMITS = {
-  maxSockets: POOL_SOCKETS_RANGE,
-  taskConcurrency: { min: 1, max: 500 },
-  sdkConnectTimeoutMs: { min: 100, max: 60_000 },
-  sdkRequestTimeoutMs: { min: 100, max: 900_000 },
-} as const;
+/** The variables of RuntimeConfig, for each function's environment schema. */
+export const RUNTIME_ENV = {
+  [ENV.workBucket]: requiredString(ENV.workBucket),
+  [ENV.maxSockets]: integer(ENV.maxSockets, ENV_RANGES.maxSockets),
+  [ENV.taskConcurrency]: integer(ENV.taskConcurrency, ENV_RANGES.taskConcurrency),
+  [ENV.sdkConnectTimeoutMs]: integer(ENV.sdkConnectTimeoutMs, ENV_RANGES.sdkConnectTimeoutMs),
+  [ENV.sdkRequestTimeoutMs]: integer(ENV.sdkRequestTimeoutMs, ENV_RANGES.sdkRequestTimeoutMs),
+  [ENV.s3ForcePathStyle]: flag(ENV.s3ForcePathStyle),
+};
 
-export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
+/** RuntimeConfig from a parsed environment (`env` for AWS_ENDPOINT_URL_S3, which only sets a default). */
+export function runtimeConfig(e: ParsedEnv<typeof RUNTIME_ENV>, env: Env): RuntimeConfig {
   return {
-    workBucket: stringFromEnv(env, ENV.workBucket),
-    // The budget has no default: the stack derives it and must pass it.
-    maxSockets: intFromEnv(env, ENV.maxSockets, RUNTIME_LIMITS.maxSockets),
-    taskConcurrency: intFromEnv(env, ENV.taskConcurrency, RUNTIME_LIMITS.taskConcurrency),
-    sdkConnectTimeoutMs: intFromEnv(env, ENV.sdkConnectTimeoutMs, RUNTIME_LIMITS.sdkConnectTimeoutMs),
-    sdkRequestTimeoutMs: intFromEnv(env, ENV.sdkRequestTimeoutMs, RUNTIME_LIMITS.sdkRequestTimeoutMs),
+    workBucket: e[ENV.workBucket],
+    maxSockets: e[ENV.maxSockets],
+    taskConcurrency: e[ENV.taskConcurrency],
+    sdkConnectTimeoutMs: e[ENV.sdkConnectTimeoutMs],
+    sdkRequestTimeoutMs: e[ENV.sdkRequestTimeoutMs],
     // Path-style is what S3-compatible servers on 127.0.0.1 need.
-    s3ForcePathStyle: boolFromEnv(env, ENV.s3ForcePathStyle, Boolean(env.AWS_ENDPOINT_URL_S3?.trim())),
+    s3ForcePathStyle: e[ENV.s3ForcePathStyle] ?? Boolean(env.AWS_ENDPOINT_URL_S3?.trim()),
   };
+}
+
+const RUNTIME_SCHEMA = z.object(RUNTIME_ENV);
+
+/** The shared part alone (the SDK clients are built from it). */
+export function loadRuntimeConfig(env: Env = process.env): RuntimeConfig {
+  return runtimeConfig(parseEnv(RUNTIME_SCHEMA, env), env);
 }

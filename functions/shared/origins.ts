@@ -10,8 +10,7 @@
  * only; the function construct refuses it at synth and a policy test proves no
  * stack sets it) is exempt from the port rule as from the address guard.
  */
-import { ENV, fetchPorts } from "../../contract";
-import { ConfigurationError } from "./errors";
+import { fetchPorts } from "../../contract";
 
 /** `host:port` of a URL, with the scheme's default port filled in (IPv6 hosts keep their brackets). */
 export function originOf(url: URL): string {
@@ -38,19 +37,18 @@ export function portRefusal(url: URL, allowHttp: boolean, exempt: ReadonlySet<st
   return `port ${port ?? "(none)"} is not allowed (allowed: ${allowed.join(", ")})`;
 }
 
-/** `host:port,host:port` (FETCH_ALLOW_PRIVATE) → a set of lower-case origins; IPv6 hosts in brackets (`[::1]:8080`). */
-export function parseOrigins(raw: string | undefined): ReadonlySet<string> {
+/**
+ * `host:port,host:port` (FETCH_ALLOW_PRIVATE) → a set of lower-case origins
+ * (IPv6 hosts in brackets, `[::1]:8080`), or the first entry that is not one.
+ */
+export function parseOrigins(raw: string | undefined): { readonly origins: ReadonlySet<string> } | { readonly refused: string } {
   const origins = new Set<string>();
   for (const entry of (raw ?? "").split(",").map((e) => e.trim()).filter(Boolean)) {
     const origin = normaliseOrigin(entry);
-    if (!origin) {
-      throw new ConfigurationError(
-        `${ENV.fetchAllowPrivate} environment variable must be a comma-separated list of host:port (got "${entry}")`,
-      );
-    }
+    if (!origin) return { refused: entry };
     origins.add(origin);
   }
-  return origins;
+  return { origins };
 }
 
 /** `host:port` with the host as URL.hostname writes it (what originOf compares), or undefined. */

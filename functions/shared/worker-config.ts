@@ -4,8 +4,9 @@
  * DLQ. Both are set by the stack from the same values the state machine and the
  * queue use, so neither has a default here.
  */
-import { ENV } from "../../contract";
-import { intFromEnv, type Env } from "./env";
+import * as z from "zod/mini";
+import { ENV, ENV_RANGES } from "../../contract";
+import { integer, parseEnv, type Env, type ParsedEnv } from "./env";
 
 export interface WorkerConfig {
   /** The task state's HeartbeatSeconds: the worker heartbeats every min(this / 3, 60) s. */
@@ -14,17 +15,20 @@ export interface WorkerConfig {
   readonly workQueueMaxReceiveCount: number;
 }
 
-/** Ranges: HeartbeatSeconds as Step Functions allows it, maxReceiveCount as SQS allows it. */
-export const WORKER_LIMITS = {
-  taskHeartbeatSeconds: { min: 1, max: 99_999_999 },
-  workQueueMaxReceiveCount: { min: 1, max: 1000 },
-} as const;
+/** The variables of WorkerConfig, for the workers' environment schemas. */
+export const WORKER_ENV = {
+  [ENV.taskHeartbeatSeconds]: integer(ENV.taskHeartbeatSeconds, ENV_RANGES.taskHeartbeatSeconds),
+  [ENV.workQueueMaxReceiveCount]: integer(ENV.workQueueMaxReceiveCount, ENV_RANGES.workQueueMaxReceiveCount),
+};
+
+export function workerConfig(e: ParsedEnv<typeof WORKER_ENV>): WorkerConfig {
+  return { taskHeartbeatSeconds: e[ENV.taskHeartbeatSeconds], workQueueMaxReceiveCount: e[ENV.workQueueMaxReceiveCount] };
+}
+
+const WORKER_SCHEMA = z.object(WORKER_ENV);
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
-  return {
-    taskHeartbeatSeconds: intFromEnv(env, ENV.taskHeartbeatSeconds, WORKER_LIMITS.taskHeartbeatSeconds),
-    workQueueMaxReceiveCount: intFromEnv(env, ENV.workQueueMaxReceiveCount, WORKER_LIMITS.workQueueMaxReceiveCount),
-  };
+  return workerConfig(parseEnv(WORKER_SCHEMA, env));
 }
 
 /** Milliseconds between two heartbeats: a third of HeartbeatSeconds, at most a minute. */

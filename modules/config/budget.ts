@@ -5,7 +5,7 @@
  * constructed; rules 10 and 11 (the state machine's payload and history against
  * AWS's limits) are in modules/workflow/limits.ts.
  */
-import { ENV, POOL_SOCKETS_RANGE, SDK_CONNECT_TIMEOUT_MS, SOCKET_POOLS, type PoolBound } from "../../contract";
+import { ENV, ENV_RANGES, SDK_CONNECT_TIMEOUT_MS, SOCKET_POOLS, type IntRange, type PoolBound } from "../../contract";
 
 /** The Lambda limit this budget exists to respect. */
 export const LAMBDA_FD_LIMIT = 1024;
@@ -204,6 +204,7 @@ export function budgetViolations(budget: Budget): string[] {
       Number.isInteger(value) && value >= min && value <= max,
       `${field} (${value}) must be an integer between ${min} and ${max}`,
     );
+  const inRange = (field: string, value: number, range: IntRange) => int(field, value, range.min, range.max);
   const { queue, map, fd } = budget;
 
   int("accountConcurrency", budget.accountConcurrency, 101, 1_000_000);
@@ -221,11 +222,12 @@ export function budgetViolations(budget: Budget): string[] {
     int(`${fn}.reservedConcurrency`, f.reservedConcurrency, 1, budget.accountConcurrency);
     int(`${fn}.timeoutSeconds`, f.timeoutSeconds, 1, 900);
     int(`${fn}.memoryMb`, f.memoryMb, 128, 10_240);
-    int(`${fn}.maxSockets`, f.maxSockets, POOL_SOCKETS_RANGE.min, POOL_SOCKETS_RANGE.max);
-    int(`${fn}.taskConcurrency`, f.taskConcurrency, 1, 256);
-    int(`${fn}.sdkRequestTimeoutMs`, f.sdkRequestTimeoutMs, 100, 900_000);
+    // The fields that become environment variables, held to the variables' own ranges.
+    inRange(`${fn}.maxSockets`, f.maxSockets, ENV_RANGES.maxSockets);
+    inRange(`${fn}.taskConcurrency`, f.taskConcurrency, ENV_RANGES.taskConcurrency);
+    inRange(`${fn}.sdkRequestTimeoutMs`, f.sdkRequestTimeoutMs, ENV_RANGES.sdkRequestTimeoutMs);
   }
-  int("fetcher.fetchMaxSockets", budget.fetcher.fetchMaxSockets, POOL_SOCKETS_RANGE.min, POOL_SOCKETS_RANGE.max);
+  inRange("fetcher.fetchMaxSockets", budget.fetcher.fetchMaxSockets, ENV_RANGES.fetchMaxSockets);
 
   // Rule 1: the event source mapping's range.
   rule(

@@ -1,3 +1,4 @@
+import { ENV_RANGES, type IntRange } from "../../contract";
 import type { EnvironmentConfig, ProjectConfig } from "./environments";
 import { BudgetError, sharedAccountViolations, validateBudget } from "./budget";
 
@@ -7,7 +8,7 @@ export function validateEnvironment(env: EnvironmentConfig): void {
   const fail = (msg: string): never => {
     throw new Error(`${where}: ${msg}`);
   };
-  const int = (field: string, value: number, min: number, max: number) => {
+  const int = (field: string, value: number, { min, max }: IntRange) => {
     if (!Number.isInteger(value) || value < min || value > max) fail(`${field} (${value}) must be an integer between ${min} and ${max}`);
   };
   if (!/^[a-z][a-z0-9]{0,11}$/.test(env.name)) fail(`name must be 1..12 lowercase letters and digits, starting with a letter (got "${env.name}")`);
@@ -17,12 +18,13 @@ export function validateEnvironment(env: EnvironmentConfig): void {
   for (const az of env.availabilityZones) {
     if (!az.startsWith(env.region)) fail(`availability zone "${az}" is not in region ${env.region}`);
   }
-  int("maxItemsPerJob", env.maxItemsPerJob, 1, 10_000);
-  int("maxUrlLength", env.maxUrlLength, 1, 8192);
-  int("expireJobsAfterDays", env.expireJobsAfterDays, 1, 3650);
-  // fetch.* and processor.chunk* become environment variables whose ranges are the
-  // functions' own: PipelineFunction runs the function's config loader on them at
-  // synth (modules/function-environment.ts), so there is one range, and one message.
+  // Both become the fanout's variables: the variables' own ranges (contract ENV_RANGES).
+  int("maxItemsPerJob", env.maxItemsPerJob, ENV_RANGES.maxItemsPerJob);
+  int("maxUrlLength", env.maxUrlLength, ENV_RANGES.maxUrlLength);
+  int("expireJobsAfterDays", env.expireJobsAfterDays, { min: 1, max: 3650 });
+  // fetch.* and processor.chunk* become environment variables too: PipelineFunction
+  // parses them with the function's own environment schema at synth
+  // (modules/function-environment.ts), so there is one range, and one message.
   try {
     validateBudget(env.budget);
   } catch (e) {
