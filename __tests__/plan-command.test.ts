@@ -61,16 +61,8 @@ describe("detectAwsCredentials (picks real or offline mode)", () => {
   });
 });
 
-/**
- * Terraform is throughput work: the commands run at a lower priority, so the suites
- * beside them that wait on timers and child processes are not starved (they would
- * take longer than their share, and redo work). `nice` is POSIX; elsewhere they run as is.
- */
-const LOWER_PRIORITY = process.platform === "win32" ? [] : ["nice", "-n", "10"];
-
 function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const [bin, ...rest] = [...LOWER_PRIORITY, command, ...args];
-  const r = spawnSync(bin, rest, {
+  const r = spawnSync(command, args, {
     cwd: root,
     env: { ...process.env, CHECKPOINT_DISABLE: "1", ...env },
     encoding: "utf8",
