@@ -7,13 +7,12 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { buildSync } from "esbuild";
 import { runFdCell, type FdRow } from "../bench/lib/fd-cell";
 import { computeRatios, evaluateTargets, renderMarkdown, writeResults, type Results } from "../bench/lib/report";
-import { startServers, type ServersProcess } from "../bench/lib/servers-client";
+import { startServers, type ServersProcess } from "../scripts/lib/servers";
+import { HARNESS_ENV, harnessScriptDir } from "./helpers/harness-scripts";
 import { median, ratio } from "../bench/lib/stats";
 
-const root = path.resolve(__dirname, "..");
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-harness-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -106,19 +105,8 @@ describe("fd cell on 127.0.0.1", () => {
   let scriptDir: string;
 
   beforeAll(async () => {
-    scriptDir = path.join(tmp, "bench");
-    buildSync({
-      absWorkingDir: root,
-      entryPoints: ["bench/servers.ts", "bench/fd-worker.ts"].map((f) => path.join(root, f)),
-      outdir: scriptDir,
-      bundle: true,
-      packages: "external",
-      platform: "node",
-      target: "node20",
-      format: "cjs",
-      logLevel: "warning",
-    });
-    servers = await startServers({ scriptDir, buckets: ["bench"], env: { NODE_PATH: path.join(root, "node_modules") } });
+    scriptDir = harnessScriptDir();
+    servers = await startServers({ script: path.join(scriptDir, "servers.js"), spec: { s3: { buckets: ["bench"] }, sfn: true, origin: true }, env: HARNESS_ENV });
   });
   afterAll(() => servers?.close());
 
@@ -131,7 +119,7 @@ describe("fd cell on 127.0.0.1", () => {
       bytes: 1024,
       bucket: "bench",
       budgetEnv: { MAX_SOCKETS: "8", TASK_CONCURRENCY: "4", SDK_REQUEST_TIMEOUT_MS: "30000", SDK_CONNECT_TIMEOUT_MS: "3000" },
-      env: { NODE_PATH: path.join(root, "node_modules") },
+      env: HARNESS_ENV,
       timeoutMs: 30_000,
     });
 

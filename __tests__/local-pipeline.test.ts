@@ -8,6 +8,7 @@
  *
  * @slow (starts first: __tests__/helpers/sequencer.js)
  */
+import * as path from "path";
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { ERRORS, KEYS, OUTCOME_MISSING_ERROR, SFN_MAX_HISTORY_EVENTS, SFN_MAX_PAYLOAD_BYTES } from "../contract";
 import { parseFaults } from "../scripts/local/faults";
@@ -20,6 +21,7 @@ import { readPipeline, stackFile } from "../scripts/local/synth";
 import { projectConfig } from "../modules/config/environments";
 import type { StateMachineDefinition } from "../modules/workflow/asl";
 import { childMachines, maxHistoryEvents } from "../modules/workflow/history";
+import { harnessScriptDir } from "./helpers/harness-scripts";
 import { devWith, synthProject, type SynthResult } from "./helpers/synth";
 
 jest.setTimeout(120_000);
@@ -53,6 +55,7 @@ const small = (o: Partial<LocalRunOptions>): LocalRunOptions => ({
   maxEnvironments: 2,
   fetchTimeoutMs: 1500,
   timeoutSeconds: 90,
+  serversScript: path.join(harnessScriptDir(), "servers.js"),
   ...o,
 });
 

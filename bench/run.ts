@@ -39,7 +39,7 @@ import {
   type Results,
   type SynthResult,
 } from "./lib/report";
-import { memoryStorageDir, startServers } from "./lib/servers-client";
+import { memoryStorageDir, startServers } from "../scripts/lib/servers";
 import { median, round } from "./lib/stats";
 import { synthApp, synthCli, type SynthRun } from "./lib/synth";
 
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   loadTimer.unref();
   log(`${plan.mode} run; sections: ${[...plan.sections].join(", ")}; load average ${loadStart.join(" ")}`);
 
-  const copies = privateCopies(root, ["servers", "fd-worker", "rss-preload"], FUNCTIONS);
+  const copies = privateCopies(root, ["scripts/servers", "bench/fd-worker", "bench/rss-preload"], FUNCTIONS);
   const synthOptions = { root, preload: path.join(copies.scriptDir, "rss-preload.js") };
   const appRuns: SynthRun[] = [];
   const cliRuns: SynthRun[] = [];
@@ -183,7 +183,12 @@ async function main(): Promise<void> {
     log(`ours = the ${ENV_STACK} processor's deployed budget: ${BUDGET_VARS.map((k) => `${k}=${budgetEnv[k]}`).join(" ")}`);
 
     const storageDir = memoryStorageDir();
-    const servers = await startServers({ scriptDir: copies.scriptDir, buckets: [FD_BUCKET, WORK_BUCKET], env: copies.env, storageDir });
+    const servers = await startServers({
+      script: path.join(copies.scriptDir, "servers.js"),
+      spec: { s3: { buckets: [FD_BUCKET, WORK_BUCKET] }, sfn: true, origin: true },
+      env: copies.env,
+      storageDir,
+    });
     log(`servers process ${servers.pid}: s3rver objects in ${storageDir ?? os.tmpdir()}`);
     try {
       const endpoints = () => ({ s3: servers.s3Endpoint(), sfn: servers.sfnEndpoint, origin: servers.originUrl });

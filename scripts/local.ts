@@ -6,7 +6,6 @@
 import { parseArgs, USAGE } from "./local/args";
 import { Progress } from "./local/progress";
 import { runLocal } from "./local/run";
-import { isS3Worker, serveS3Worker } from "./local/s3-stack";
 import { formatSummary } from "./local/summary";
 
 /** The SDK warns that its 2027 releases will need Node 22: true, but not this command's business. */
@@ -68,15 +67,10 @@ async function main(): Promise<number> {
   }
 }
 
-if (isS3Worker()) {
-  // This file is also the S3 worker thread's script (scripts/local/s3-stack.ts).
-  void serveS3Worker();
-} else {
-  main().then(
-    (code) => process.exit(code),
-    (error) => {
-      process.stderr.write(`${String(error)}\n`);
-      process.exit(1);
-    },
-  );
-}
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`${String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -6,7 +6,7 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import { startFdSampler, type FdSample } from "../../scripts/lib/fd-sampler";
-import type { ServersProcess } from "./servers-client";
+import type { ServersProcess } from "../../scripts/lib/servers";
 import type { Variant, WorkerResult } from "../fd-worker";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 

@@ -21,7 +21,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../../scripts/lib/lambda-child";
 import { startSfnEndpoint, type SfnEndpoint } from "../../scripts/lib/sfn-endpoint";
 import { startFdSampler } from "../../scripts/lib/fd-sampler";
-import type { ServersProcess } from "./servers-client";
+import type { ServersProcess } from "../../scripts/lib/servers";
 import { median, round } from "./stats";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 import { loopbackS3Client } from "../../scripts/lib/loopback-s3";

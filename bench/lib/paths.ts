@@ -9,7 +9,7 @@ import * as os from "os";
 import * as path from "path";
 
 export interface PrivateCopies {
-  /** Folder with servers.js, fd-worker.js, rss-preload.js. */
+  /** Folder with the copied scripts (servers.js, fd-worker.js, rss-preload.js). */
   readonly scriptDir: string;
   /** Bundle path (index.js) per function name. */
   readonly bundles: Record<string, string>;
@@ -34,13 +34,14 @@ function readComplete(file: string, complete: (text: string) => boolean): string
 
 const hasSourceMapTail = (text: string) => /\/\/# sourceMappingURL=\S+\s*$/.test(text);
 
+/** `scripts` are compiled files under dist/ without `.js` (`scripts/servers`, `bench/fd-worker`); each is copied as `<name>.js`. */
 export function privateCopies(root: string, scripts: readonly string[], functions: readonly string[]): PrivateCopies {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-"));
   const scriptDir = path.join(dir, "bench");
   fs.mkdirSync(scriptDir);
-  for (const name of scripts) {
-    const text = readComplete(path.join(root, "dist", "bench", `${name}.js`), hasSourceMapTail);
-    fs.writeFileSync(path.join(scriptDir, `${name}.js`), text);
+  for (const script of scripts) {
+    const text = readComplete(path.join(root, "dist", `${script}.js`), hasSourceMapTail);
+    fs.writeFileSync(path.join(scriptDir, `${path.basename(script)}.js`), text);
   }
   const bundles: Record<string, string> = {};
   for (const name of functions) {

@@ -31,7 +31,7 @@ import { LambdaPool, type FunctionInitError } from "./lambda-pool";
 import { buildLedger, type BucketReader, type LedgerResult } from "./ledger";
 import { planMessages, type PlannedMessage } from "./producer";
 import type { ProgressSnapshot } from "./progress";
-import { startS3Stack } from "./s3-stack";
+import { startLocalS3 } from "./s3-stack";
 import { EventSourceMapping, LocalQueue } from "./sqs";
 import { buildSummary, type PayloadRecord, type QueueSummary, type Summary } from "./summary";
 import { readPipeline, stackFile, synthesize, type LocalFunction, type PipelineModel } from "./synth";
@@ -69,8 +69,11 @@ export interface LocalRunOptions {
   readonly limits?: ExecutionLimits;
   /** Where the function bundles are (`<dir>/<name>/index.js`). @default dist/functions */
   readonly bundlesDir?: string;
-  /** Run s3rver and its fault proxy in a worker thread when the runner is compiled. @default true */
-  readonly s3Worker?: boolean;
+  /**
+   * The compiled servers process that runs s3rver and its fault proxy
+   * (scripts/servers.ts). @default dist/scripts/servers.js (`npm run build` writes it)
+   */
+  readonly serversScript?: string;
   /** Write every environment's output (logs) here. */
   readonly logsDir?: string;
   /** Informational lines (stderr in the CLI). */
@@ -206,7 +209,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     }
 
     // 2. Loopback stand-ins, each behind its fault proxy.
-    const s3 = await startS3Stack({ bucket: model.bucketName, slowDownRate: options.faults["s3-503"], seed: options.seed ^ 0x53, worker: options.s3Worker });
+    const s3 = await startLocalS3({ script: options.serversScript, bucket: model.bucketName, slowDownRate: options.faults["s3-503"], seed: options.seed ^ 0x53 });
     cleanup.push(() => s3.close());
     const origin = await startOriginServer();
     cleanup.push(() => origin.close());
@@ -220,7 +223,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     // A fault proxy with nothing to inject is left out: one HTTP hop less per request on a 2-core machine.
     const originFaults = options.faults["origin-timeout"] + options.faults["origin-reset"] > 0;
     const originEndpoint = originFaults ? originProxy.endpoint : origin.url;
-    const s3Endpoint = options.faults["s3-503"] > 0 ? s3.proxyEndpoint : s3.endpoint;
+    const s3Endpoint = s3.s3ProxyEndpoint() ?? s3.s3Endpoint();
 
     // 3. The messages (the poisoned names are needed by the SFN proxy).
     const planned = planMessages({
@@ -320,7 +323,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
     const ingestQueue = queues.get(model.ingest.queue.name) as LocalQueue;
 
     // 7. The state machine: its own S3 access is the bucket itself (not through the fault proxy).
-    const direct = loopbackS3Client(s3.endpoint, model.region);
+    const direct = loopbackS3Client(s3.s3Endpoint(), model.region);
     cleanup.push(() => direct.destroy());
     // finalize-fail: the runner answers the finalize task itself, over the SFN API, as a failed worker would.
     const sfnClient = new SFNClient({ region: model.region, endpoint: sfn.endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } });
@@ -525,7 +528,7 @@ export async function runLocal(options: LocalRunOptions): Promise<Summary> {
       },
       settled,
       runnerCpuSeconds: (cpu.user + cpu.system) / 1e6,
-      runnerThreadsBusy: { main: mainBusy, s3: s3Busy !== undefined && s3Started !== undefined ? s3Busy - s3Started : undefined },
+      runnerThreadsBusy: { main: mainBusy, s3: s3Busy - s3Started },
       extraProblems,
       wallTimeMs,
       totalMs: Date.now() - started,

@@ -125,7 +125,7 @@ export interface Summary {
   /** CPU seconds while the pipeline ran: the runner (interpreter, S3, endpoints, proxies) and each function's environments. */
   readonly cpuSeconds: {
     readonly runner: number;
-    /** Of the runner: seconds its main thread (interpreter, endpoints, origin) and its S3 thread (s3rver) were busy. */
+    /** Seconds the runner's main thread (interpreter, endpoints, origin) and the S3 servers process (s3rver) were busy. */
     readonly runnerThreadsBusy: { readonly main: number; readonly s3?: number };
     readonly functions: Record<string, number>;
   };
@@ -305,7 +305,7 @@ export function formatSummary(s: Summary): string {
     .join("\n  ");
   out.push(`Tasks (retry waits × ${s.config.retryScale}):\n  ${retries}`);
   const busy = s.cpuSeconds.runnerThreadsBusy;
-  out.push(`CPU seconds: runner ${s.cpuSeconds.runner} (main thread busy ${busy.main}s${busy.s3 !== undefined ? `, S3 thread ${busy.s3}s` : ""}); ${Object.entries(s.cpuSeconds.functions).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  out.push(`CPU seconds: runner ${s.cpuSeconds.runner} (main thread busy ${busy.main}s${busy.s3 !== undefined ? `, S3 process ${busy.s3}s` : ""}); ${Object.entries(s.cpuSeconds.functions).map(([k, v]) => `${k} ${v}`).join(", ")}`);
   out.push(`Faults: ${s.faults.spec}; injected${fmtMap(s.faults.injected) || " nothing"}`);
   out.push(`Local overrides: ${Object.entries(s.config.overrides).map(([k, v]) => `${k} (${v})`).join("; ") || "none"}`);
   if (s.unexpected.length > 0) {

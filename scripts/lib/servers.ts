@@ -1,30 +1,61 @@
 /**
- * The parent's handle on the servers process (bench/servers.ts): started under
- * a high `ulimit -n`, spoken to over IPC.
+ * The one way the harness runs its loopback servers off the main thread: the
+ * servers process (scripts/servers.ts, compiled to servers.js), started under a
+ * high `ulimit -n` and spoken to over IPC. `npm run bench` asks for S3, the
+ * StartExecution endpoint and the origin; `npm run local` for S3 behind its
+ * SlowDown fault proxy.
  */
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
-import * as path from "path";
-import type { ServerCounts } from "../servers";
+
+/** What the servers process runs (passed to it as FANOUT_SERVERS). */
+export interface ServersSpec {
+  /** s3rver with these buckets; `slowDown` puts the 503 SlowDown fault proxy in front. */
+  readonly s3?: { readonly buckets: readonly string[]; readonly slowDown?: { readonly rate: number; readonly seed: number } };
+  /** The Step Functions StartExecution endpoint. */
+  readonly sfn?: boolean;
+  /** The origin server. */
+  readonly origin?: boolean;
+  /** Nice value the process asks for (a negative one needs privileges; ignored without). */
+  readonly nice?: number;
+}
+
+export interface ServerCounts {
+  readonly s3: number;
+  readonly sfn: number;
+  readonly origin: number;
+  /** Most connections open at once on the S3 server since the last reset. */
+  readonly s3PeakOpen: number;
+  /** CPU time (user + system) of the servers process since the last reset, ms. */
+  readonly cpuMs: number;
+}
 
 export interface ServersProcess {
   readonly pid: number;
   /** Current S3 endpoint (changes after freshS3). */
   s3Endpoint(): string;
+  /** The SlowDown fault proxy's endpoint (changes after freshS3), when asked for. */
+  s3ProxyEndpoint(): string | undefined;
+  /** Where s3rver keeps the objects (removed on close). */
+  s3Directory(): string;
   readonly sfnEndpoint: string;
   readonly originUrl: string;
   /** Replaces the S3 server with an empty one (objects deleted, counters zeroed). */
-  freshS3(buckets?: string[]): Promise<string>;
+  freshS3(buckets?: readonly string[]): Promise<string>;
   counts(): Promise<ServerCounts>;
   reset(): Promise<void>;
   executions(): Promise<{ calls: number; executions: number }>;
+  /** SlowDown answers injected so far. */
+  injected(): Promise<number>;
+  /** Seconds the process's event loop has been busy (its share of a run's CPU). */
+  busySeconds(): Promise<number>;
   close(): Promise<void>;
 }
 
 export interface StartServersOptions {
-  /** Folder holding the compiled servers.js. */
-  readonly scriptDir: string;
-  readonly buckets: readonly string[];
+  /** The compiled servers.js (dist/scripts/servers.js, or a private copy of it). */
+  readonly script: string;
+  readonly spec: ServersSpec;
   /** `ulimit -n` of the servers process. @default 20000 (or the hard limit, if lower) */
   readonly maxOpenFiles?: number;
   /** Extra environment (NODE_PATH for a private copy of the script). */
@@ -55,19 +86,19 @@ interface Reply {
 }
 
 export async function startServers(options: StartServersOptions): Promise<ServersProcess> {
+  if (!fs.existsSync(options.script)) throw new Error(`servers process: no ${options.script} (run \`npm run build\`)`);
   const limit = options.maxOpenFiles ?? 20000;
-  const script = path.join(options.scriptDir, "servers.js");
   // `ulimit -n` fails above the hard limit: fall back to the hard limit.
   const child: ChildProcess = spawn(
     "bash",
-    ["-c", `ulimit -n ${limit} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$1"`, process.execPath, script],
+    ["-c", `ulimit -n ${limit} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$1"`, process.execPath, options.script],
     {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       env: {
         ...process.env,
         ...options.env,
         ...(options.storageDir ? { TMPDIR: options.storageDir } : {}),
-        BENCH_BUCKETS: options.buckets.join(","),
+        FANOUT_SERVERS: JSON.stringify(options.spec),
       },
     },
   );
@@ -98,16 +129,17 @@ export async function startServers(options: StartServersOptions): Promise<Server
       child.send({ id, cmd, ...extra });
     });
   };
-  let s3 = first.s3 as string;
+  let s3 = first as Reply;
   return {
     pid: child.pid as number,
-    s3Endpoint: () => s3,
+    s3Endpoint: () => s3.s3 as string,
+    s3ProxyEndpoint: () => s3.s3Proxy as string | undefined,
+    s3Directory: () => s3.s3Directory as string,
     sfnEndpoint: first.sfn as string,
     originUrl: first.origin as string,
     async freshS3(buckets) {
-      const reply = await ask("fresh-s3", { buckets: buckets ?? options.buckets });
-      s3 = reply.s3 as string;
-      return s3;
+      s3 = await ask("fresh-s3", { buckets: buckets ?? options.spec.s3?.buckets });
+      return s3.s3 as string;
     },
     counts: async () => (await ask("counts")).counts as ServerCounts,
     reset: async () => void (await ask("reset")),
@@ -115,6 +147,8 @@ export async function startServers(options: StartServersOptions): Promise<Server
       const r = await ask("executions");
       return { calls: r.calls as number, executions: r.executions as number };
     },
+    injected: async () => (await ask("injected")).injected as number,
+    busySeconds: async () => (await ask("busy")).busySeconds as number,
     async close() {
       if (exited) return;
       const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
