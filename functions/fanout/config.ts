@@ -1,8 +1,8 @@
 /** fanout configuration: its environment schema, parsed once at module scope by the handler (and at synth). */
 import * as z from "zod/mini";
-import { ENV, ENV_RANGES } from "../../contract";
+import { ENV } from "../../contract";
 import { RUNTIME_ENV, runtimeConfig, type RuntimeConfig } from "../shared/config";
-import { flag, integer, originList, parseEnv, requiredString, type Env } from "../shared/env";
+import { flag, integers, originList, parseEnv, requiredString, type Env } from "../shared/env";
 
 export interface FanoutConfig extends RuntimeConfig {
   readonly stateMachineArn: string;
@@ -25,8 +25,7 @@ export interface FanoutConfig extends RuntimeConfig {
 export const FANOUT_ENV = z.object({
   ...RUNTIME_ENV,
   [ENV.stateMachineArn]: requiredString(ENV.stateMachineArn),
-  [ENV.maxItemsPerJob]: integer(ENV.maxItemsPerJob, ENV_RANGES.maxItemsPerJob),
-  [ENV.maxUrlLength]: integer(ENV.maxUrlLength, ENV_RANGES.maxUrlLength),
+  ...integers("maxItemsPerJob", "maxUrlLength"),
   [ENV.allowHttp]: flag(ENV.allowHttp),
   [ENV.fetchAllowPrivate]: originList(ENV.fetchAllowPrivate),
 });

@@ -1,8 +1,8 @@
 /** fetcher configuration: its environment schema, parsed once at module scope by the handler (and at synth). */
 import * as z from "zod/mini";
-import { ENV, ENV_RANGES } from "../../contract";
+import { ENV } from "../../contract";
 import { RUNTIME_ENV, runtimeConfig, type RuntimeConfig } from "../shared/config";
-import { flag, integer, originList, parseEnv, type Env } from "../shared/env";
+import { flag, integers, originList, parseEnv, type Env } from "../shared/env";
 import { WORKER_ENV, workerConfig, type WorkerConfig } from "../shared/worker-config";
 
 export interface FetcherConfig extends RuntimeConfig, WorkerConfig {
@@ -22,10 +22,7 @@ export const FETCHER_ENV = z.object({
   ...RUNTIME_ENV,
   ...WORKER_ENV,
   [ENV.allowHttp]: flag(ENV.allowHttp),
-  [ENV.fetchTimeoutMs]: integer(ENV.fetchTimeoutMs, ENV_RANGES.fetchTimeoutMs),
-  [ENV.fetchMaxBytes]: integer(ENV.fetchMaxBytes, ENV_RANGES.fetchMaxBytes),
-  [ENV.fetchMaxRedirects]: integer(ENV.fetchMaxRedirects, ENV_RANGES.fetchMaxRedirects),
-  [ENV.fetchMaxSockets]: integer(ENV.fetchMaxSockets, ENV_RANGES.fetchMaxSockets),
+  ...integers("fetchTimeoutMs", "fetchMaxBytes", "fetchMaxRedirects", "fetchMaxSockets"),
   [ENV.fetchAllowPrivate]: originList(ENV.fetchAllowPrivate),
 });
 

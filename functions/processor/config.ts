@@ -1,8 +1,8 @@
 /** processor configuration: its environment schema, parsed once at module scope by the handler (and at synth). */
 import * as z from "zod/mini";
-import { ENV, ENV_RANGES } from "../../contract";
+import { ENV } from "../../contract";
 import { RUNTIME_ENV, runtimeConfig, type RuntimeConfig } from "../shared/config";
-import { integer, parseEnv, type Env } from "../shared/env";
+import { integers, parseEnv, type Env } from "../shared/env";
 import { WORKER_ENV, workerConfig, type WorkerConfig } from "../shared/worker-config";
 
 export interface ProcessorConfig extends RuntimeConfig, WorkerConfig {
@@ -16,8 +16,7 @@ export interface ProcessorConfig extends RuntimeConfig, WorkerConfig {
 export const PROCESSOR_ENV = z.object({
   ...RUNTIME_ENV,
   ...WORKER_ENV,
-  [ENV.chunkLines]: integer(ENV.chunkLines, ENV_RANGES.chunkLines),
-  [ENV.chunkBytes]: integer(ENV.chunkBytes, ENV_RANGES.chunkBytes),
+  ...integers("chunkLines", "chunkBytes"),
 });
 
 export function loadProcessorConfig(env: Env = process.env): ProcessorConfig {

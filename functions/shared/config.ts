@@ -5,8 +5,8 @@
  * once at module scope, so a bad value fails the init.
  */
 import * as z from "zod/mini";
-import { ENV, ENV_RANGES } from "../../contract";
-import { flag, integer, parseEnv, requiredString, type Env, type ParsedEnv } from "./env";
+import { ENV } from "../../contract";
+import { flag, integers, parseEnv, requiredString, type Env, type ParsedEnv } from "./env";
 
 export interface RuntimeConfig {
   readonly workBucket: string;
@@ -23,10 +23,7 @@ export interface RuntimeConfig {
 /** The variables of RuntimeConfig, for each function's environment schema. */
 export const RUNTIME_ENV = {
   [ENV.workBucket]: requiredString(ENV.workBucket),
-  [ENV.maxSockets]: integer(ENV.maxSockets, ENV_RANGES.maxSockets),
-  [ENV.taskConcurrency]: integer(ENV.taskConcurrency, ENV_RANGES.taskConcurrency),
-  [ENV.sdkConnectTimeoutMs]: integer(ENV.sdkConnectTimeoutMs, ENV_RANGES.sdkConnectTimeoutMs),
-  [ENV.sdkRequestTimeoutMs]: integer(ENV.sdkRequestTimeoutMs, ENV_RANGES.sdkRequestTimeoutMs),
+  ...integers("maxSockets", "taskConcurrency", "sdkConnectTimeoutMs", "sdkRequestTimeoutMs"),
   [ENV.s3ForcePathStyle]: flag(ENV.s3ForcePathStyle),
 };
 

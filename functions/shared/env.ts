@@ -7,7 +7,7 @@
  * (`ENV_RANGES`); no variable the stack sets has a fallback here.
  */
 import * as z from "zod/mini";
-import type { IntRange } from "../../contract";
+import { ENV, ENV_RANGES, type IntRange } from "../../contract";
 import { ConfigurationError } from "./errors";
 import { parseOrigins } from "./origins";
 
@@ -42,6 +42,11 @@ export function integer(name: string, range: IntRange) {
       return refuse(ctx, name, value, `must be an integer between ${range.min} and ${range.max} (got "${text}")`);
     }),
   );
+}
+
+/** The integer variables of `fields`, each held to its `ENV_RANGES` entry: `{ FETCH_TIMEOUT_MS: …, … }`. */
+export function integers<F extends keyof typeof ENV_RANGES>(...fields: F[]): { [K in F as (typeof ENV)[K]]: ReturnType<typeof integer> } {
+  return Object.fromEntries(fields.map((f) => [ENV[f], integer(ENV[f], ENV_RANGES[f])])) as { [K in F as (typeof ENV)[K]]: ReturnType<typeof integer> };
 }
 
 /** "true" or "false" (any case); undefined when unset, so the config module states the default. */

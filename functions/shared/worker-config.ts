@@ -5,8 +5,8 @@
  * queue use, so neither has a default here.
  */
 import * as z from "zod/mini";
-import { ENV, ENV_RANGES } from "../../contract";
-import { integer, parseEnv, type Env, type ParsedEnv } from "./env";
+import { ENV } from "../../contract";
+import { integers, parseEnv, type Env, type ParsedEnv } from "./env";
 
 export interface WorkerConfig {
   /** The task state's HeartbeatSeconds: the worker heartbeats every min(this / 3, 60) s. */
@@ -17,8 +17,7 @@ export interface WorkerConfig {
 
 /** The variables of WorkerConfig, for the workers' environment schemas. */
 export const WORKER_ENV = {
-  [ENV.taskHeartbeatSeconds]: integer(ENV.taskHeartbeatSeconds, ENV_RANGES.taskHeartbeatSeconds),
-  [ENV.workQueueMaxReceiveCount]: integer(ENV.workQueueMaxReceiveCount, ENV_RANGES.workQueueMaxReceiveCount),
+  ...integers("taskHeartbeatSeconds", "workQueueMaxReceiveCount"),
 };
 
 export function workerConfig(e: ParsedEnv<typeof WORKER_ENV>): WorkerConfig {
