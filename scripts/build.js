@@ -2,6 +2,9 @@
 // Compiles the TypeScript entry points (app, scripts, benchmarks) into dist/ with
 // esbuild (dependencies stay external, so deep imports load lazily), then bundles
 // the Lambda functions into dist/functions/<name>/index.js.
+// Every file is written through a temporary file and a rename (the bundles too:
+// modules/bundle.ts), so a benchmark or a local run copying them while another build
+// rewrites them reads a whole file, old or new, never half of one.
 // Type checking is separate: `npm run typecheck` (part of `npm test`).
 "use strict";
 const { buildSync } = require("esbuild");
@@ -18,7 +21,8 @@ for (const dir of ["scripts", "bench"]) {
   }
 }
 
-buildSync({
+const result = buildSync({
+  write: false,
   absWorkingDir: root,
   entryPoints: entries,
   outdir: path.join(root, "dist"),
@@ -31,5 +35,11 @@ buildSync({
   sourcemap: true,
   logLevel: "warning",
 });
+for (const out of result.outputFiles) {
+  fs.mkdirSync(path.dirname(out.path), { recursive: true });
+  const tmp = `${out.path}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, out.contents);
+  fs.renameSync(tmp, out.path);
+}
 
 require(path.join(root, "dist", "modules", "bundle.js")).bundleAll();

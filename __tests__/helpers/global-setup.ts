@@ -13,20 +13,20 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { bundleAll } from "../../modules/bundle";
+import { memoryStorageDir } from "../../scripts/lib/servers";
 import { RUN_TMP_ENV } from "./run-dir";
 
 /** tmpfs free space the suite needs (it writes a few hundred MB at most; Docker's default /dev/shm is 64 MB). */
 const MIN_MEMORY_TMP_BYTES = 2 * 1024 ** 3;
 
-/** /dev/shm when it is a writable folder with room, else the system temporary folder. */
+/** /dev/shm when it is a writable folder (the harness's one probe) with room, else the system temporary folder. */
 function scratchRoot(): string {
-  const shm = "/dev/shm";
+  const shm = memoryStorageDir();
   try {
-    fs.accessSync(shm, fs.constants.W_OK);
-    const { bavail, bsize } = fs.statfsSync(shm);
-    if (bavail * bsize >= MIN_MEMORY_TMP_BYTES) return shm;
+    const { bavail, bsize } = shm ? fs.statfsSync(shm) : { bavail: 0, bsize: 0 };
+    if (shm && bavail * bsize >= MIN_MEMORY_TMP_BYTES) return shm;
   } catch {
-    // no /dev/shm (macOS, Windows) or not writable
+    // cannot tell how much room: the system temporary folder
   }
   return os.tmpdir();
 }

@@ -18,37 +18,18 @@ export interface PrivateCopies {
   remove(): void;
 }
 
-/** Reads a file that another process may be rewriting: retries until it looks complete. */
-function readComplete(file: string, complete: (text: string) => boolean): string {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    try {
-      const text = fs.readFileSync(file, "utf8");
-      if (complete(text)) return text;
-    } catch {
-      // missing for a moment: retry
-    }
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-  }
-  throw new Error(`could not read a complete ${file}`);
-}
-
-const hasSourceMapTail = (text: string) => /\/\/# sourceMappingURL=\S+\s*$/.test(text);
-
 /** `scripts` are compiled files under dist/ without `.js` (`scripts/servers`, `bench/fd-worker`); each is copied as `<name>.js`. */
 export function privateCopies(root: string, scripts: readonly string[], functions: readonly string[]): PrivateCopies {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-"));
   const scriptDir = path.join(dir, "bench");
   fs.mkdirSync(scriptDir);
-  for (const script of scripts) {
-    const text = readComplete(path.join(root, "dist", `${script}.js`), hasSourceMapTail);
-    fs.writeFileSync(path.join(scriptDir, `${path.basename(script)}.js`), text);
-  }
+  // Builds write every file through a rename (scripts/build.js, modules/bundle.ts): a copy is whole.
+  for (const script of scripts) fs.copyFileSync(path.join(root, "dist", `${script}.js`), path.join(scriptDir, `${path.basename(script)}.js`));
   const bundles: Record<string, string> = {};
   for (const name of functions) {
     const target = path.join(dir, "functions", name);
     fs.mkdirSync(target, { recursive: true });
-    const text = readComplete(path.join(root, "dist", "functions", name, "index.js"), hasSourceMapTail);
-    fs.writeFileSync(path.join(target, "index.js"), text);
+    fs.copyFileSync(path.join(root, "dist", "functions", name, "index.js"), path.join(target, "index.js"));
     const map = path.join(root, "dist", "functions", name, "index.js.map");
     if (fs.existsSync(map)) fs.copyFileSync(map, path.join(target, "index.js.map"));
     bundles[name] = path.join(target, "index.js");

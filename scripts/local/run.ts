@@ -112,20 +112,17 @@ export const DEFAULTS = {
   timeoutSeconds: 600,
 } as const;
 
-/** A private copy of a bundle, so a rebuild elsewhere (tests, a second run) cannot change it mid-run. */
+/**
+ * A private copy of a bundle for the run's functions, so that a rebuild during
+ * the run cannot change the code of environments started later. Bundles are
+ * written through a rename (modules/bundle.ts): a copy is whole.
+ */
 function copyBundle(source: string, into: string): string {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    if (!fs.existsSync(source)) break;
-    const code = fs.readFileSync(source, "utf8");
-    if (code.includes("//# sourceMappingURL=")) {
-      fs.mkdirSync(into, { recursive: true });
-      fs.writeFileSync(path.join(into, "index.js"), code);
-      if (fs.existsSync(`${source}.map`)) fs.copyFileSync(`${source}.map`, path.join(into, "index.js.map"));
-      return path.join(into, "index.js");
-    }
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); // being written: wait
-  }
-  throw new Error(`no complete bundle at ${source}: run \`npm run build\` first`);
+  if (!fs.existsSync(source)) throw new Error(`no bundle at ${source}: run \`npm run build\` first`);
+  fs.mkdirSync(into, { recursive: true });
+  fs.copyFileSync(source, path.join(into, "index.js"));
+  if (fs.existsSync(`${source}.map`)) fs.copyFileSync(`${source}.map`, path.join(into, "index.js.map"));
+  return path.join(into, "index.js");
 }
 
 const notFound = (error: unknown) => ["NoSuchKey", "NotFound"].includes((error as Error).name);
