@@ -7,6 +7,9 @@
  *   --only=fd,handlers,bundles,synth   run only these sections
  *   --out=DIR                results folder (default bench/results)
  *   --cells=N:BYTES[:REPS],… fd cells to run instead of the mode's list (exploration)
+ *   --pipeline               instead: the pipeline burst benchmark (bench/lib/pipeline.ts),
+ *                            `--bursts=50,200,800` messages of `--items=40` items each;
+ *                            writes pipeline.json and pipeline.md
  *
  * Sections: file descriptors and sockets (naive / sdk-default / ours under
  * `ulimit -n 1024`), handler path, bundles and cold init, synth. Everything
@@ -29,6 +32,7 @@ import {
 } from "./lib/functions";
 import { PROJECT_ROOT } from "../modules/bundle";
 import { privateCopies } from "./lib/paths";
+import { burstPasses, renderPipelineMarkdown, runPipelineBench, writePipelineResults } from "./lib/pipeline";
 import {
   computeRatios,
   evaluateTargets,
@@ -142,10 +146,37 @@ function summarizeSynth(app: SynthRun[], cli: SynthRun[]): SynthResult {
   };
 }
 
+/** A comma-separated list of positive integers (`--bursts=50,200`). */
+function positiveInts(flag: string, raw: string): number[] {
+  const values = raw.split(",").map(Number);
+  if (raw === "" || values.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${flag} needs positive integers separated by commas (got "${raw}")`);
+  return values;
+}
+
+async function pipelineMain(argv: readonly string[], out: string): Promise<number> {
+  const value = (flag: string) => argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+  const bursts = positiveInts("--bursts", value("--bursts") ?? "50,200,800");
+  const [itemsPerMessage] = positiveInts("--items", value("--items") ?? "40");
+  const command = `npm run bench -- ${argv.join(" ")}`;
+  const rows = await runPipelineBench({ bursts, itemsPerMessage, log });
+  const m = machine();
+  const meta = { command, machine: `${m.cpus} × ${m.cpuModel}, ${m.memGb} GB, Node ${m.node}`, date: new Date().toISOString().slice(0, 10) };
+  const written = writePipelineResults(out, rows, meta);
+  process.stdout.write(renderPipelineMarkdown(rows, meta));
+  log(`wrote ${path.relative(process.cwd(), written.json)} and ${path.relative(process.cwd(), written.md)}`);
+  return rows.every(burstPasses) ? 0 : 1;
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const root = PROJECT_ROOT;
-  const plan = parsePlan(process.argv.slice(2), root);
+  const argv = process.argv.slice(2);
+  if (argv.includes("--pipeline")) {
+    const out = argv.find((a) => a.startsWith("--out="))?.slice("--out=".length);
+    process.exitCode = await pipelineMain(argv, out ? path.resolve(out) : path.join(root, "bench", "results"));
+    return;
+  }
+  const plan = parsePlan(argv, root);
   const command = `npm run bench${plan.mode === "quick" ? " -- --quick" : ""}`;
   const loadStart = os.loadavg().map((x) => round(x, 2));
   let maxLoad = loadStart[0];
