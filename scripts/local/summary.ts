@@ -122,7 +122,7 @@ export interface Summary {
     readonly overrides: Record<string, string>;
   };
   readonly settled: boolean;
-  /** CPU seconds while the pipeline ran: the runner (interpreter, S3, endpoints, proxies) and each function's environments. */
+  /** CPU seconds while the pipeline ran: the runner (interpreter, endpoints, proxies; S3 is its own process, in runnerThreadsBusy.s3) and each function's environments. */
   readonly cpuSeconds: {
     readonly runner: number;
     /** Seconds the runner's main thread (interpreter, endpoints, origin) and the S3 servers process (s3rver) were busy. */
