@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     return Math.round((d.user + d.system) / 1000);
   };
 
-  const endpoints = () => ({ s3: s3?.endpoint, s3Proxy: proxy?.endpoint, s3Directory: s3?.directory, sfn: sfn?.endpoint, origin: origin?.url, pid: process.pid });
+  const endpoints = () => ({ s3: s3?.endpoint, s3Proxy: proxy?.endpoint, sfn: sfn?.endpoint, origin: origin?.url, pid: process.pid });
   const counts = (): ServerCounts => ({
     s3: s3 ? accepted.get(s3.port) ?? 0 : 0,
     sfn: sfn ? accepted.get(portOf(sfn.endpoint)) ?? 0 : 0,

@@ -36,8 +36,6 @@ export interface ServersProcess {
   s3Endpoint(): string;
   /** The SlowDown fault proxy's endpoint (changes after freshS3), when asked for. */
   s3ProxyEndpoint(): string | undefined;
-  /** Where s3rver keeps the objects (removed on close). */
-  s3Directory(): string;
   readonly sfnEndpoint: string;
   readonly originUrl: string;
   /** Replaces the S3 server with an empty one (objects deleted, counters zeroed). */
@@ -134,7 +132,6 @@ export async function startServers(options: StartServersOptions): Promise<Server
     pid: child.pid as number,
     s3Endpoint: () => s3.s3 as string,
     s3ProxyEndpoint: () => s3.s3Proxy as string | undefined,
-    s3Directory: () => s3.s3Directory as string,
     sfnEndpoint: first.sfn as string,
     originUrl: first.origin as string,
     async freshS3(buckets) {
