@@ -10,6 +10,7 @@
 const { buildSync } = require("esbuild");
 const fs = require("fs");
 const path = require("path");
+const { NODE_SCRIPT_OPTIONS } = require("./node-build-options");
 
 const root = path.resolve(__dirname, "..");
 const entries = ["main.ts", "modules/bundle.ts"];
@@ -22,18 +23,12 @@ for (const dir of ["scripts", "bench"]) {
 }
 
 const result = buildSync({
+  ...NODE_SCRIPT_OPTIONS,
   write: false,
   absWorkingDir: root,
   entryPoints: entries,
   outdir: path.join(root, "dist"),
   outbase: root,
-  bundle: true,
-  packages: "external",
-  platform: "node",
-  target: "node20",
-  format: "cjs",
-  sourcemap: true,
-  logLevel: "warning",
 });
 for (const out of result.outputFiles) {
   fs.mkdirSync(path.dirname(out.path), { recursive: true });

@@ -1,7 +1,7 @@
 /**
  * The harness's child-process scripts (scripts/servers.ts, bench/fd-worker.ts),
- * compiled once per test run into the run's own folder, as `npm run build`
- * compiles them into dist/: a suite that starts the servers process or an fd
+ * compiled once per test run into the run's own folder with the options
+ * `npm run build` compiles them into dist/ with (scripts/node-build-options.js): a suite that starts the servers process or an fd
  * cell needs a JavaScript file to start. The first suite to ask builds them
  * and publishes the folder through a rename; the others find it there.
  */
@@ -9,6 +9,7 @@ import { buildSync } from "esbuild";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { NODE_SCRIPT_OPTIONS } from "../../scripts/node-build-options";
 import { RUN_TMP_ENV } from "./run-dir";
 
 const root = path.resolve(__dirname, "..", "..");
@@ -21,16 +22,10 @@ export function harnessScriptDir(): string {
   if (shared && fs.existsSync(shared)) return shared;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "harness-scripts-"));
   buildSync({
+    ...NODE_SCRIPT_OPTIONS,
     absWorkingDir: root,
     entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, file]) => [name, path.join(root, file)])),
     outdir: dir,
-    bundle: true,
-    packages: "external",
-    platform: "node",
-    target: "node20",
-    format: "cjs",
-    sourcemap: true,
-    logLevel: "warning",
   });
   if (!shared) return dir;
   try {
