@@ -87,6 +87,21 @@ function planCli(args: string[], env: NodeJS.ProcessEnv = {}) {
   return run(process.execPath, [planCliPath, ...args], env);
 }
 
+/** Provider processes still running from a binary under `dir` (none once a plan command has exited). */
+function providerProcessesIn(dir: string): string[] {
+  return fs
+    .readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        return [fs.readFileSync(`/proc/${p}/cmdline`, "utf8").replace(/\0/g, " ").trim()];
+      } catch {
+        return [];
+      }
+    })
+    .filter((cmd) => cmd.startsWith(dir) && cmd.includes("terraform-provider-aws"));
+}
+
 const AWS_PROVIDER = 'provider["registry.terraform.io/hashicorp/aws"]';
 const DEV_TAGS = { environment: "dev", "managed-by": "cdktf", project: "fanout-pipeline" };
 
@@ -144,6 +159,9 @@ describeTf("npm run plan (offline)", () => {
       expect(r.stderr).toMatch(new RegExp(`\\[plan\\] ${stack}: init \\d+\\.\\d s`));
       expect(fs.existsSync(path.join(tmp, "cdktf.out", "stacks", stack, INIT_FINGERPRINT_FILE))).toBe(true);
     }
+    // Each stack's plan and show shared one provider process (scripts/lib/provider-server.ts), ended with the stack.
+    expect(r.stderr).not.toContain("Terraform starts its own");
+    expect(providerProcessesIn(path.join(tmp, "cdktf.out"))).toEqual([]);
     // The offline override (local backend, mock keys) is not left where `cdktf deploy` would use it.
     for (const stack of ["state", "pipeline-dev", "pipeline-prod"]) {
       expect(fs.existsSync(path.join(tmp, "cdktf.out", "stacks", stack, OFFLINE_OVERRIDE_FILE))).toBe(false);

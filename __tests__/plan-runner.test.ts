@@ -7,7 +7,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { INIT_FINGERPRINT_FILE, initFingerprint, initializedFromSameInputs } from "../scripts/lib/plan-runner";
-import { OFFLINE_OVERRIDE_FILE } from "../scripts/lib/terraform";
+import { AWS_PROVIDER_ADDRESS, terraformPlatform } from "../scripts/lib/provider-server";
+import { AWS_PROVIDER_VERSION, OFFLINE_OVERRIDE_FILE } from "../scripts/lib/terraform";
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -17,6 +18,16 @@ const config = (over: Record<string, unknown> = {}) => ({
   resource: { aws_sqs_queue: { q: { name: "ingest" } } },
   ...over,
 });
+
+/** Where init puts the AWS provider this project pins, in a test folder. */
+const providerBinary = () =>
+  path.join(dir, ".terraform", "providers", AWS_PROVIDER_ADDRESS, AWS_PROVIDER_VERSION, terraformPlatform(), `terraform-provider-aws_v${AWS_PROVIDER_VERSION}_x5`);
+function installProvider(content: string): void {
+  fs.mkdirSync(path.dirname(providerBinary()), { recursive: true });
+  fs.writeFileSync(providerBinary(), content);
+}
+/** The fingerprint a change is compared against (a change may set it after its own set-up). */
+let before: string;
 
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-runner-"));
@@ -41,8 +52,25 @@ describe("initFingerprint", () => {
     ["the lock file", () => write(".terraform.lock.hcl", 'provider "registry.terraform.io/hashicorp/aws" {\n  version = "5.99.0"\n}\n')],
     ["where providers come from (CLI config)", () => write("terraformrc", "")],
     ["the plugin cache", () => (env = { ...env, TF_PLUGIN_CACHE_DIR: "/var/cache/terraform" })],
+    ["an installed provider binary appearing", () => installProvider("v1")],
+    [
+      "the installed provider binary's content (size)",
+      () => {
+        installProvider("v1");
+        before = initFingerprint(dir, env);
+        installProvider("v1 changed");
+      },
+    ],
+    [
+      "the installed provider binary's modification time",
+      () => {
+        installProvider("v1");
+        before = initFingerprint(dir, env);
+        fs.utimesSync(providerBinary(), new Date(0), new Date(0));
+      },
+    ],
   ])("changes with %s", (_what, change) => {
-    const before = initFingerprint(dir, env);
+    before = initFingerprint(dir, env);
     change();
     expect(initFingerprint(dir, env)).not.toBe(before);
   });

@@ -10,7 +10,8 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { findTerraform, OFFLINE_OVERRIDE_FILE, prepareOffline, terraformAsync } from "./terraform";
+import { installedProvider, startProviderServer, type ProviderServer } from "./provider-server";
+import { AWS_PROVIDER_VERSION, findTerraform, OFFLINE_OVERRIDE_FILE, prepareOffline, terraformAsync } from "./terraform";
 
 /** Name of the binary plan written into each stack folder. */
 export const PLAN_FILE = "tfplan";
@@ -68,16 +69,16 @@ const readOrEmpty = (file: string | undefined): string => {
  * Everything `terraform init` builds a stack folder from: the configuration's
  * `terraform` block (backend, required providers) and module sources, the
  * offline override, the dependency lock file, where providers are installed
- * from (CLI config, plugin cache) and the Terraform binary. Resources are not
- * inputs: a change to them needs no init. Terraform still checks the installed
- * provider against the lock file at every plan.
+ * from (CLI config, plugin cache), the Terraform binary and the installed
+ * provider binary. Resources are not inputs: a change to them needs no init.
+ * The plan and show of a shared provider process (provider-server.ts) do not
+ * hash the provider against the lock file, as Terraform's own start does; init
+ * does, so a provider binary that changed in any way since (its path, size,
+ * modification time or inode) makes the folder initialized again.
  */
 export function initFingerprint(dir: string, env: NodeJS.ProcessEnv): string {
   const config = JSON.parse(fs.readFileSync(path.join(dir, "cdk.tf.json"), "utf8")) as { terraform?: unknown; module?: Record<string, { source?: unknown; version?: unknown }> };
   const modules = Object.entries(config.module ?? {}).map(([name, m]) => [name, m.source, m.version]);
-  const bin = findTerraform();
-  const stat = bin ? fs.statSync(bin, { throwIfNoEntry: false }) : undefined;
-  const binary = stat ? `${bin} ${stat.size} ${stat.mtimeMs}` : "";
   const hash = createHash("sha256");
   for (const part of [
     JSON.stringify({ terraform: config.terraform ?? null, modules }),
@@ -85,11 +86,24 @@ export function initFingerprint(dir: string, env: NodeJS.ProcessEnv): string {
     readOrEmpty(path.join(dir, ".terraform.lock.hcl")),
     readOrEmpty(env.TF_CLI_CONFIG_FILE),
     env.TF_PLUGIN_CACHE_DIR ?? "",
-    binary,
+    fileIdentity(findTerraform()),
+    fileIdentity(installedProvider(dir)),
   ]) {
     hash.update(part).update("\0");
   }
   return hash.digest("hex");
+}
+
+/** A file's real path, size, modification time and inode ("" when there is none). */
+function fileIdentity(file: string | undefined): string {
+  if (!file) return "";
+  try {
+    const real = fs.realpathSync(file);
+    const stat = fs.statSync(real);
+    return `${real} ${stat.size} ${stat.mtimeMs} ${stat.ino}`;
+  } catch {
+    return "";
+  }
 }
 
 /** Whether `dir` was initialized, successfully, from the inputs it has now. */
@@ -138,18 +152,40 @@ export async function planStack(stack: string, dir: string, opts: StackRunOption
   });
   if (init.code !== 0) return done("init", false, init.stdout + init.stderr);
 
-  let t = Date.now();
-  const planArgs = ["plan", "-input=false", "-no-color", "-lock=false", `-out=${PLAN_FILE}`];
-  // Offline there is no AWS to refresh against; a crafted local state is taken as is.
-  if (opts.offline) planArgs.push("-refresh=false");
-  const plan = await terraformAsync(dir, planArgs, opts.env);
-  log(`${stack}: plan ${secs(t)} s`);
-  const text = plan.stdout + plan.stderr;
-  if (plan.code !== 0) return done("plan", false, text);
+  // One provider process serves the plan and the show (scripts/lib/provider-server.ts).
+  const server = await shareProvider(stack, dir, opts.env, log);
+  const env = server ? { ...opts.env, TF_REATTACH_PROVIDERS: server.reattach } : opts.env;
+  try {
+    let t = Date.now();
+    const planArgs = ["plan", "-input=false", "-no-color", "-lock=false", `-out=${PLAN_FILE}`];
+    // Offline there is no AWS to refresh against; a crafted local state is taken as is.
+    if (opts.offline) planArgs.push("-refresh=false");
+    const plan = await terraformAsync(dir, planArgs, env);
+    log(`${stack}: plan ${secs(t)} s`);
+    const text = plan.stdout + plan.stderr;
+    if (plan.code !== 0) return done("plan", false, text);
 
-  t = Date.now();
-  const show = await terraformAsync(dir, ["show", "-json", PLAN_FILE], opts.env);
-  log(`${stack}: show -json ${secs(t)} s`);
-  if (show.code !== 0) return done("show", false, `${text}\n${show.stdout}${show.stderr}`);
-  return done("done", true, plan.stdout, show.stdout);
+    t = Date.now();
+    const show = await terraformAsync(dir, ["show", "-json", PLAN_FILE], env);
+    log(`${stack}: show -json ${secs(t)} s`);
+    if (show.code !== 0) return done("show", false, `${text}\n${show.stdout}${show.stderr}`);
+    return done("done", true, plan.stdout, show.stdout);
+  } finally {
+    await server?.close();
+  }
+}
+
+/** One provider process for the stack's plan and show, or undefined (with a line saying why) when Terraform is to start its own. */
+async function shareProvider(stack: string, dir: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<ProviderServer | undefined> {
+  const binary = installedProvider(dir);
+  if (!binary) {
+    log(`${stack}: no installed AWS provider ${AWS_PROVIDER_VERSION} in .terraform; Terraform starts its own`);
+    return undefined;
+  }
+  try {
+    return await startProviderServer(binary, env);
+  } catch (error) {
+    log(`${stack}: one shared provider process failed to start (${(error as Error).message.split("\n")[0]}); Terraform starts its own`);
+    return undefined;
+  }
 }
