@@ -6,7 +6,7 @@
  * while running). Every record of every batch must end up accounted for: an
  * execution, a rejected/ object, or a batch item failure.
  *
- * @slow (starts first: __tests__/helpers/sequencer.js)
+ * @slow 6 s alone here (starts first, longest first: __tests__/helpers/sequencer.js)
  */
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { startLambdaChild, type LambdaChild } from "../scripts/lib/lambda-child";

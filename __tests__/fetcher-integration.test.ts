@@ -5,7 +5,7 @@
  * token at a loopback Step Functions endpoint. Only 127.0.0.1 is ever connected
  * to: every other address in here must be refused before a connection is attempted.
  *
- * @slow (starts first: __tests__/helpers/sequencer.js)
+ * @slow 10 s alone here (starts first, longest first: __tests__/helpers/sequencer.js)
  */
 import { createHash } from "crypto";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";

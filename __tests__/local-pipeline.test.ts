@@ -6,7 +6,7 @@
  * balances, every status.json matches its manifest, a duplicate delivery makes
  * one execution, nothing is throttled, and no execution comes near AWS's limits.
  *
- * @slow (starts first: __tests__/helpers/sequencer.js)
+ * @slow 30 s alone here (starts first, longest first: __tests__/helpers/sequencer.js)
  */
 import * as path from "path";
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";

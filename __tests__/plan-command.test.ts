@@ -5,7 +5,7 @@
  * Skipped, loudly, only where no terraform binary exists. Credential detection
  * (which picks the mode) is tested without Terraform.
  *
- * @slow (starts first: __tests__/helpers/sequencer.js)
+ * @slow 27 s alone here (starts first, longest first: __tests__/helpers/sequencer.js)
  */
 import { spawnSync } from "child_process";
 import { buildSync } from "esbuild";

@@ -5,7 +5,7 @@
  * while the parent samples the child's open file descriptors, each task token
  * answered at the endpoint, and Finalize building status.json from S3.
  *
- * @slow (starts first: __tests__/helpers/sequencer.js)
+ * @slow 7 s alone here (starts first, longest first: __tests__/helpers/sequencer.js)
  */
 import { OUTCOME_MISSING_ERROR } from "../contract";
 import { createHash } from "crypto";
