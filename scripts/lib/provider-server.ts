@@ -7,9 +7,9 @@
  * process took `npm run plan --offline` from 49 to 26 CPU-seconds for three
  * stacks, on 2 cores). Terraform's own reattach protocol
  * (`TF_REATTACH_PROVIDERS`, what provider debuggers use) lets the commands
- * share one process instead: started
- * here with `-debug` from the package `terraform init` installed and checked
- * against the lock file, given to each command, ended when the stack is done.
+ * share one process instead: started here with `-debug` from the package
+ * `terraform init` installed and checked against the lock file, given to each
+ * command, ended when the stack is done.
  * The plan is the same binary's plan; stacks keep a process each, so no two
  * stacks' provider configurations meet in one process.
  */
