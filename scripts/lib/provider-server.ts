@@ -73,12 +73,15 @@ export function startProviderServer(binary: string, env: NodeJS.ProcessEnv, time
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     let output = "";
     let settled = false;
-    const fail = (why: string) => {
+    // Rejects once the process is gone (reaped, not a zombie), unless it never started.
+    const fail = (why: string, started = true) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       child.kill("SIGKILL");
-      reject(new Error(`${path.basename(binary)} -debug ${why}${output.trim() ? `:\n${output.trim().slice(-2000)}` : ""}`));
+      const error = new Error(`${path.basename(binary)} -debug ${why}${output.trim() ? `:\n${output.trim().slice(-2000)}` : ""}`);
+      if (started) void exited.then(() => reject(error));
+      else reject(error);
     };
     const timer = setTimeout(() => fail(`printed no TF_REATTACH_PROVIDERS line in ${timeoutMs} ms`), timeoutMs);
     const read = (chunk: Buffer) => {
@@ -100,7 +103,7 @@ export function startProviderServer(binary: string, env: NodeJS.ProcessEnv, time
     child.stdout?.on("data", read);
     // After start-up the provider's stderr is only the logs turned off above; keep the pipe drained.
     child.stderr?.on("data", (c: Buffer) => (settled ? undefined : (output += c.toString("utf8"))));
-    child.once("error", (e) => fail(`could not start: ${e.message}`));
+    child.once("error", (e) => fail(`could not start: ${e.message}`, child.pid !== undefined));
     child.once("exit", (code, signal) => fail(`exited (${code ?? signal}) before serving`));
   });
 }
