@@ -10,10 +10,11 @@
  *
  * It counts the TCP connections each server accepts (diagnostics channel
  * `net.server.socket`, attributed by local port): the benchmark's
- * "connections opened".
+ * "connections opened"; over TLS, the handshakes too.
  *
  * Commands over IPC (`{ id, cmd, … }` → `{ id, ok, … }`):
- *   fresh-s3 { buckets }   close the S3 server (deleting its objects) and start a new one
+ *   fresh-s3 { buckets, plain }  close the S3 server (deleting its objects) and start a new
+ *                          one (over plain HTTP with `plain`, even when the spec has `tls`)
  *   counts                 connections accepted per server since the last reset, CPU used
  *   reset                  zero the counters
  *   executions             StartExecution calls and distinct executions
@@ -22,6 +23,7 @@
  *   close                  stop everything and exit
  */
 import { subscribe } from "diagnostics_channel";
+import * as fs from "fs";
 import type { Socket } from "net";
 import * as os from "os";
 import { performance } from "perf_hooks";
@@ -35,6 +37,8 @@ interface Command {
   readonly id: number;
   readonly cmd: "fresh-s3" | "counts" | "reset" | "executions" | "injected" | "busy" | "close";
   readonly buckets?: string[];
+  /** fresh-s3: plain HTTP even when the spec has `tls`. */
+  readonly plain?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -61,7 +65,9 @@ async function main(): Promise<void> {
     if (s3 && port === s3.port) s3PeakOpen = Math.max(s3PeakOpen, set.size);
   });
 
-  s3 = spec.s3 ? await startS3Server({ buckets: spec.s3.buckets }) : undefined;
+  const tlsFiles = spec.s3?.tls;
+  const tls = tlsFiles ? { key: fs.readFileSync(tlsFiles.keyFile, "utf8"), cert: fs.readFileSync(tlsFiles.certFile, "utf8") } : undefined;
+  s3 = spec.s3 ? await startS3Server({ buckets: spec.s3.buckets, tls }) : undefined;
   const slowDown = spec.s3?.slowDown;
   let proxy: FaultProxy | undefined = s3 && slowDown ? await startS3FaultProxy(s3.endpoint, slowDown.rate, seededRandom(slowDown.seed)) : undefined;
   const sfn: SfnEndpoint | undefined = spec.sfn ? await startSfnEndpoint() : undefined;
@@ -79,6 +85,8 @@ async function main(): Promise<void> {
     sfn: sfn ? accepted.get(portOf(sfn.endpoint)) ?? 0 : 0,
     origin: origin ? accepted.get(origin.port) ?? 0 : 0,
     s3PeakOpen,
+    s3Handshakes: s3?.tlsCounts().handshakes ?? 0,
+    s3Resumed: s3?.tlsCounts().resumed ?? 0,
     cpuMs: cpuMs(),
   });
   const closeAll = async () => {
@@ -94,7 +102,7 @@ async function main(): Promise<void> {
           await proxy?.close();
           await s3?.close();
           s3 = undefined;
-          s3 = await startS3Server({ buckets: command.buckets ?? spec.s3?.buckets ?? [] });
+          s3 = await startS3Server({ buckets: command.buckets ?? spec.s3?.buckets ?? [], tls: command.plain ? undefined : tls });
           proxy = slowDown ? await startS3FaultProxy(s3.endpoint, slowDown.rate, seededRandom(slowDown.seed)) : undefined;
           accepted.clear();
           s3PeakOpen = 0;
@@ -103,6 +111,7 @@ async function main(): Promise<void> {
           return reply({ counts: counts() });
         case "reset":
           accepted.clear();
+          s3?.resetTls();
           s3PeakOpen = s3 ? (open.get(s3.port)?.size ?? 0) : 0;
           cpuSince = process.cpuUsage();
           return reply({});

@@ -3,6 +3,8 @@
  * local runner. Listens on a free port, keeps its objects in a temporary folder
  * and removes it on close. Clients need path-style addressing
  * (`forcePathStyle: true`; the functions turn it on when AWS_ENDPOINT_URL_S3 is set).
+ * Given a key and certificate it serves HTTPS, as S3 does, and counts the TLS
+ * handshakes it completes (and how many resumed a session).
  *
  * s3rver ignores `If-None-Match`; S3 does not. In front of it, a conditional
  * write (`If-None-Match: *` on a PutObject or a CompleteMultipartUpload) of a
@@ -15,6 +17,7 @@ import * as fs from "fs";
 import type { IncomingMessage, Server, ServerResponse } from "http";
 import * as os from "os";
 import * as path from "path";
+import type { TLSSocket } from "tls";
 
 interface S3rverInstance {
   run(): Promise<{ address: string; port: number }>;
@@ -32,14 +35,26 @@ export interface S3ServerOptions {
   readonly host?: string;
   /** Port. @default 0 (a free one) */
   readonly port?: number;
+  /** Serve HTTPS with this PEM key and certificate (the client must trust the certificate). */
+  readonly tls?: { readonly key: string; readonly cert: string };
+}
+
+export interface TlsCounts {
+  /** TLS handshakes completed. */
+  readonly handshakes: number;
+  /** Of those, how many resumed an earlier session (an abbreviated handshake). */
+  readonly resumed: number;
 }
 
 export interface S3Server {
-  /** `http://127.0.0.1:<port>`: the value for AWS_ENDPOINT_URL_S3. */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`): the value for AWS_ENDPOINT_URL_S3. */
   readonly endpoint: string;
   readonly port: number;
   /** Where the objects live (removed on close). */
   readonly directory: string;
+  /** Handshakes since start or the last `resetTls` (zero without `tls`). */
+  tlsCounts(): TlsCounts;
+  resetTls(): void;
   close(): Promise<void>;
 }
 
@@ -55,14 +70,21 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
     silent: true,
     directory,
     configureBuckets: options.buckets.map((name) => ({ name })),
+    ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
   });
   const { port } = await server.run();
   if (server.httpServer) guardConditionalWrites(server.httpServer, (bucket, key) => server.store.existsObject(bucket, key));
+  let tls = { handshakes: 0, resumed: 0 };
+  server.httpServer?.on("secureConnection", (socket: TLSSocket) => {
+    tls = { handshakes: tls.handshakes + 1, resumed: tls.resumed + (socket.isSessionReused() ? 1 : 0) };
+  });
   let closed = false;
   return {
-    endpoint: `http://${host}:${port}`,
+    endpoint: `${options.tls ? "https" : "http"}://${host}:${port}`,
     port,
     directory,
+    tlsCounts: () => tls,
+    resetTls: () => void (tls = { handshakes: 0, resumed: 0 }),
     async close() {
       if (closed) return;
       closed = true;

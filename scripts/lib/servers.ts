@@ -10,8 +10,15 @@ import * as fs from "fs";
 
 /** What the servers process runs (passed to it as FANOUT_SERVERS). */
 export interface ServersSpec {
-  /** s3rver with these buckets; `slowDown` puts the 503 SlowDown fault proxy in front. */
-  readonly s3?: { readonly buckets: readonly string[]; readonly slowDown?: { readonly rate: number; readonly seed: number } };
+  /**
+   * s3rver with these buckets; `slowDown` puts the 503 SlowDown fault proxy in
+   * front; `tls` serves HTTPS with the PEM key and certificate in these files.
+   */
+  readonly s3?: {
+    readonly buckets: readonly string[];
+    readonly slowDown?: { readonly rate: number; readonly seed: number };
+    readonly tls?: { readonly keyFile: string; readonly certFile: string };
+  };
   /** The Step Functions StartExecution endpoint. */
   readonly sfn?: boolean;
   /** The origin server. */
@@ -26,6 +33,9 @@ export interface ServerCounts {
   readonly origin: number;
   /** Most connections open at once on the S3 server since the last reset. */
   readonly s3PeakOpen: number;
+  /** TLS handshakes the S3 server completed (0 over plain HTTP), and how many of them resumed a session. */
+  readonly s3Handshakes: number;
+  readonly s3Resumed: number;
   /** CPU time (user + system) of the servers process since the last reset, ms. */
   readonly cpuMs: number;
 }
@@ -38,8 +48,8 @@ export interface ServersProcess {
   s3ProxyEndpoint(): string | undefined;
   readonly sfnEndpoint: string;
   readonly originUrl: string;
-  /** Replaces the S3 server with an empty one (objects deleted, counters zeroed). */
-  freshS3(buckets?: readonly string[]): Promise<string>;
+  /** Replaces the S3 server with an empty one (objects deleted, counters zeroed); `plain`: HTTP even when the spec has `tls`. */
+  freshS3(buckets?: readonly string[], options?: { readonly plain?: boolean }): Promise<string>;
   counts(): Promise<ServerCounts>;
   reset(): Promise<void>;
   executions(): Promise<{ calls: number; executions: number }>;
@@ -134,8 +144,8 @@ export async function startServers(options: StartServersOptions): Promise<Server
     s3ProxyEndpoint: () => s3.s3Proxy as string | undefined,
     sfnEndpoint: first.sfn as string,
     originUrl: first.origin as string,
-    async freshS3(buckets) {
-      s3 = await ask("fresh-s3", { buckets: buckets ?? options.spec.s3?.buckets });
+    async freshS3(buckets, fresh) {
+      s3 = await ask("fresh-s3", { buckets: buckets ?? options.spec.s3?.buckets, plain: fresh?.plain ?? false });
       return s3.s3 as string;
     },
     counts: async () => (await ask("counts")).counts as ServerCounts,
