@@ -1,6 +1,6 @@
 /**
  * Samples other processes' open file descriptors by counting the entries of
- * /proc/<pid>/fd. One thread per process does all the sampling (a Lambda child
+ * /proc/<pid>/fd (its size, on Linux 6.2 and later). One thread per process does all the sampling (a Lambda child
  * of the local runner, a benchmark cell, an integration test's function): each
  * watched pid has its own period and its own statistics in shared memory, read
  * at any time without a message round trip. The thread sleeps with
@@ -72,6 +72,11 @@ try {
   require("os").setPriority(tid, ${SAMPLER_NICE});
   nice = require("os").getPriority(tid);
 } catch {}
+// Linux 6.2 and later report a /proc/<pid>/fd directory's open descriptors as its size: one stat
+// instead of listing up to 1,024 entries every sample (the listing cost a quarter of a core at 2 ms).
+// Older kernels report 0: list the entries there.
+let statCounts = false;
+try { statCounts = fs.statSync("/proc/self/fd").size > 0; } catch {}
 const watches = [];
 const done = (w) => { Atomics.store(w.s, ${STARTED}, 1); Atomics.store(w.s, ${STOPPED}, 1); Atomics.notify(w.s, ${STOPPED}); Atomics.notify(w.s, ${RESET}); };
 for (;;) {
@@ -94,7 +99,7 @@ for (;;) {
     }
     if (resetAsked || now >= w.due) {
       let count;
-      try { count = fs.readdirSync(w.dir).length; } catch { Atomics.store(s, 7, 1); done(w); watches.splice(i, 1); continue; }
+      try { count = statCounts ? fs.statSync(w.dir).size : fs.readdirSync(w.dir).length; } catch { Atomics.store(s, 7, 1); done(w); watches.splice(i, 1); continue; }
       now = performance.now();
       if (w.lastAt) {
         const gap = now - w.lastAt;
