@@ -124,10 +124,14 @@ const dev: EnvironmentConfig = {
       sdkRequestTimeoutMs: 30_000, fetchTimeoutMs: 60_000,
       queue: { maximumConcurrency: 20, visibilityTimeoutSeconds: 720, maxReceiveCount: 3, queueWaitSeconds: 3600 },
     },
-    // The processor keeps as many chunk PUTs in flight as it has pooled sockets:
-    // fewer leaves sockets idle (bench/: throughput), more only queues in the agent.
+    // The processor keeps twice as many chunk PUTs in flight as it has pooled
+    // sockets: with one task per socket, a socket idles while its task runs the
+    // SDK's middleware (npm run bench: the TASK_CONCURRENCY axis, over TLS). The
+    // extra tasks wait in the agent, on the same 50 connections; at most
+    // FETCH_MAX_BYTES / CHUNK_BYTES = 50 chunks of 1 MiB are ever held (peak RSS
+    // about 100 MB of 1024 in the benchmark's largest-object split).
     processor: {
-      reservedConcurrency: 20, timeoutSeconds: 300, memoryMb: 1024, maxSockets: 50, taskConcurrency: 50,
+      reservedConcurrency: 20, timeoutSeconds: 300, memoryMb: 1024, maxSockets: 50, taskConcurrency: 100,
       sdkRequestTimeoutMs: 30_000,
       queue: { maximumConcurrency: 20, visibilityTimeoutSeconds: 1800, maxReceiveCount: 3, queueWaitSeconds: 3600 },
     },
