@@ -19,7 +19,11 @@
  *                one unbounded Promise.all over the items
  *   ours         the functions' shared runtime: s3Client() from
  *                functions/shared/clients (agent instances, MAX_SOCKETS) and
- *                mapBounded from functions/shared/bounded (TASK_CONCURRENCY)
+ *                mapBounded from functions/shared/bounded (TASK_CONCURRENCY;
+ *                the parent sets it for the TASK_CONCURRENCY axis)
+ *
+ * The endpoint may be https:// (the parent trusts the run's certificate through
+ * NODE_EXTRA_CA_CERTS) or http:// (the control): the code is the same.
  */
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { mapBounded } from "../functions/shared/bounded";
@@ -47,6 +51,8 @@ export interface WorkerResult {
   readonly samples: string[];
   /** CPU time (user + system) this process spent on the workload, ms. */
   readonly cpuMs: number;
+  /** Event-loop utilisation over the workload (0..1): how much of the wall time the loop was busy. */
+  readonly elu: number;
   /** ours: the budget the shared runtime read from the environment. */
   readonly budget?: { maxSockets: number; taskConcurrency: number };
 }
@@ -115,6 +121,7 @@ async function main(): Promise<void> {
   const indexes = Array.from({ length: cell.n }, (_, i) => i);
   const start = performance.now();
   const cpuStart = process.cpuUsage();
+  const eluStart = performance.eventLoopUtilization();
   if (cell.variant === "ours") {
     await mapBounded(indexes, (budget as { taskConcurrency: number }).taskConcurrency, item);
   } else {
@@ -124,7 +131,8 @@ async function main(): Promise<void> {
   const wallMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuStart);
   const cpuMs = (cpu.user + cpu.system) / 1000;
-  const result: WorkerResult = { wallMs, cpuMs, okOps, okItems, errors, samples, budget };
+  const elu = performance.eventLoopUtilization(eluStart).utilization;
+  const result: WorkerResult = { wallMs, cpuMs, elu, okOps, okItems, errors, samples, budget };
   process.stdout.write(`${JSON.stringify({ result })}\n`, () => process.exit(0));
 }
 

@@ -1,24 +1,32 @@
 /**
- * The benchmarks: `npm run bench` (full) or `npm run bench -- --quick` (under a
- * minute on 2 cores). Writes bench/results/latest.json and latest.md.
+ * The benchmarks: `npm run bench` (full) or `npm run bench -- --quick`. Writes
+ * bench/results/latest.json, latest.md and the SVG charts beside them.
  *
- *   --quick                  N ∈ {200, 1000} at 1 KiB, 3 MiB at N = 200, one run per cell,
- *                            fewer synth runs
+ *   --quick                  fewer cells and repetitions (3 per cell), fewer synth runs
  *   --only=fd,handlers,bundles,synth   run only these sections
  *   --out=DIR                results folder (default bench/results)
- *   --cells=N:BYTES[:REPS],… fd cells to run instead of the mode's list (exploration)
+ *   --cells=N:BYTES[:REPS[:tls|http]],…  fd cells to run instead of the mode's list (exploration)
+ *   --charts                 measure nothing: render the charts again from the results in --out
  *   --pipeline               instead: the pipeline burst benchmark (bench/lib/pipeline.ts),
  *                            `--bursts=50,200,800` messages of `--items=40` items each;
- *                            writes pipeline.json and pipeline.md
+ *                            writes pipeline.json, pipeline.md and burst.svg
  *
- * Sections: file descriptors and sockets (naive / sdk-default / ours under
- * `ulimit -n 1024`), handler path, bundles and cold init, synth. Everything
- * talks to servers on 127.0.0.1 only. Expects `node scripts/build.js` to have
- * run (npm run bench does it).
+ * Sections: file descriptors and sockets (naive / sdk-default / ours, and ours
+ * on the TASK_CONCURRENCY axis, under `ulimit -n 1024`, over TLS with the plain
+ * HTTP control), handler path (fds, and the processor's peak memory against its
+ * configured memory), bundles and cold init, synth. Everything talks to servers
+ * on 127.0.0.1 only. Expects `node scripts/build.js` to have run (npm run bench does it).
  */
+import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { runFdCell, VARIANTS, type FdCellDetail, type FdRow } from "./lib/fd-cell";
+import { parseArgs } from "util";
+import { projectConfig } from "../modules/config/environments";
+import { plannedFds } from "../modules/config/budget";
+import { burstSpec, fdPeakSpec, ratioSpec, writeCharts } from "./lib/charts";
+import type { Transport } from "./lib/fd-cell";
+import { runFdBench, variantsFor, type FdCellPlan } from "./lib/fd-bench";
+import { pairedRatios, summarizeRuns } from "./lib/fd-summary";
 import {
   bundleBytes,
   coldInit,
@@ -28,17 +36,16 @@ import {
   localFunctionEnv,
   processorPath,
   WORK_BUCKET,
-  type HandlerPath,
 } from "./lib/functions";
 import { PROJECT_ROOT } from "../modules/bundle";
 import { privateCopies } from "./lib/paths";
-import { burstPasses, renderPipelineMarkdown, runPipelineBench, writePipelineResults } from "./lib/pipeline";
+import { burstPasses, renderPipelineMarkdown, runPipelineBench, writePipelineResults, type BurstRow } from "./lib/pipeline";
 import {
-  computeRatios,
   evaluateTargets,
   renderMarkdown,
   writeResults,
   type BundleResult,
+  type FdResults,
   type HandlerResult,
   type Results,
   type SynthResult,
@@ -46,22 +53,37 @@ import {
 import { memoryStorageDir, startServers } from "../scripts/lib/servers";
 import { median, round } from "./lib/stats";
 import { synthApp, synthCli, type SynthRun } from "./lib/synth";
+import { makeCertificate } from "./lib/tls";
 
 const KIB = 1024;
 const MIB = 1024 * 1024;
 const FD_BUCKET = "bench";
 /** The environment whose deployed budget `ours` and the handlers use. */
-const ENV_STACK = "pipeline-dev";
+const ENV_NAME = "dev";
+const ENV_STACK = `pipeline-${ENV_NAME}`;
 const BUDGET_VARS = ["MAX_SOCKETS", "TASK_CONCURRENCY", "SDK_REQUEST_TIMEOUT_MS", "SDK_CONNECT_TIMEOUT_MS"];
 
 type Section = "fd" | "handlers" | "bundles" | "synth";
+const SECTIONS: readonly Section[] = ["fd", "handlers", "bundles", "synth"];
+
+const OPTIONS = {
+  quick: { type: "boolean" },
+  only: { type: "string" },
+  out: { type: "string" },
+  cells: { type: "string" },
+  charts: { type: "boolean" },
+  pipeline: { type: "boolean" },
+  bursts: { type: "string" },
+  items: { type: "string" },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
 
 interface Plan {
   readonly mode: "quick" | "full";
   readonly sections: ReadonlySet<Section>;
   readonly out: string;
-  /** [n, bytes, repetitions] */
-  readonly cells: ReadonlyArray<readonly [number, number, number]>;
+  readonly cells: readonly FdCellPlan[];
   readonly caps: string[];
   readonly coldInitRuns: number;
   readonly appRuns: number;
@@ -71,42 +93,58 @@ interface Plan {
   readonly fanoutBatchSize: number;
 }
 
-function parsePlan(argv: readonly string[], root: string): Plan {
-  const quick = argv.includes("--quick");
-  const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-  const out = argv.find((a) => a.startsWith("--out="))?.slice("--out=".length);
-  const all: Section[] = ["fd", "handlers", "bundles", "synth"];
-  const sections = new Set<Section>(only ? (only.split(",") as Section[]) : all);
-  for (const s of sections) if (!all.includes(s)) throw new Error(`unknown section "${s}" (known: ${all.join(", ")})`);
-  const custom = argv.find((a) => a.startsWith("--cells="))?.slice("--cells=".length);
-  const cells: Array<[number, number, number]> = custom
-    ? custom.split(",").map((c) => {
-        const [n, bytes, reps] = c.split(":").map(Number);
-        return [n, bytes, reps || 1];
-      })
+/** The three client variants without the TASK_CONCURRENCY axis (for the cells where one run takes a minute). */
+const BASE_VARIANTS: readonly string[] = ["naive", "sdk-default", "ours"];
+
+const cell = (n: number, bytes: number, transport: Transport, reps: number): FdCellPlan => ({ n, bytes, transport, reps });
+
+/** `--cells=N:BYTES[:REPS[:tls|http]]`, comma-separated. */
+function customCells(raw: string): FdCellPlan[] {
+  return raw.split(",").map((c) => {
+    const [n, bytes, reps, transport = "tls"] = c.split(":");
+    const ok = [n, bytes].every((x) => /^[1-9]\d*$/.test(x)) && (reps === undefined || /^[1-9]\d*$/.test(reps)) && (transport === "tls" || transport === "http");
+    if (!ok) throw new Error(`--cells: "${c}" is not N:BYTES[:REPS[:tls|http]] with positive integers`);
+    return cell(Number(n), Number(bytes), transport as Transport, Number(reps ?? 1));
+  });
+}
+
+function parsePlan(flags: Flags, root: string): Plan {
+  const quick = flags.quick ?? false;
+  const sections = new Set<Section>(flags.only ? (flags.only.split(",") as Section[]) : SECTIONS);
+  for (const s of sections) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (known: ${SECTIONS.join(", ")})`);
+  const reps = quick ? 3 : 7;
+  const control = 3;
+  const cells: FdCellPlan[] = flags.cells
+    ? customCells(flags.cells)
     : quick
     ? [
-        [200, KIB, 1],
-        [1000, KIB, 1],
-        [200, 3 * MIB, 1],
+        cell(200, KIB, "tls", reps),
+        cell(1000, KIB, "tls", reps),
+        { ...cell(1000, 3 * MIB, "tls", reps), variants: BASE_VARIANTS },
+        { ...cell(200, KIB, "http", control), variants: BASE_VARIANTS },
       ]
     : [
-        [200, KIB, 5],
-        [1000, KIB, 3],
-        [10000, KIB, 1],
-        [200, 3 * MIB, 3],
-        [1000, 3 * MIB, 1],
+        cell(200, KIB, "tls", reps),
+        cell(1000, KIB, "tls", reps),
+        { ...cell(10000, KIB, "tls", reps), variants: BASE_VARIANTS },
+        cell(200, 3 * MIB, "tls", reps),
+        { ...cell(1000, 3 * MIB, "tls", reps), variants: BASE_VARIANTS },
+        { ...cell(200, KIB, "http", control), variants: BASE_VARIANTS },
+        { ...cell(1000, KIB, "http", control), variants: BASE_VARIANTS },
+        { ...cell(200, 3 * MIB, "http", control), variants: BASE_VARIANTS },
       ];
-  const caps = quick
-    ? ["Quick mode: 3 MiB objects only at N = 200 (N = 1000 at 3 MiB is in the full run); one run per cell."]
-    : [
-        "3 MiB objects run at N ≤ 1000: N = 10,000 would move 30 GB per variant through s3rver (hours on 2 cores).",
-        "Cells are repeated (N = 200: 5 runs at 1 KiB, 3 at 3 MiB; N = 1000 at 1 KiB: 3 runs) in rotating variant order; the row shown is the run with the median ops/s, and the bounds are checked on every run.",
-      ];
+  const caps = [
+    "3 MiB objects run at N ≤ 1000: N = 10,000 would move 60 GB per variant through s3rver (hours on 2 cores).",
+    flags.cells
+      ? `Custom cells (--cells=${flags.cells}).`
+      : quick
+      ? "Quick mode: 1 KiB at N ∈ {200, 1000} and 3 MiB at N = 1000 over TLS, 200 × 1 KiB over HTTP, 3 repetitions each; the TASK_CONCURRENCY axis at 1 KiB only."
+      : `TLS cells ${reps} repetitions each; the plain-HTTP control ${control}, at N ≤ 1000 and not 1000 × 3 MiB (each of those runs takes about a minute here). The TASK_CONCURRENCY axis runs at 200 and 1000 × 1 KiB and 200 × 3 MiB.`,
+  ];
   return {
     mode: quick ? "quick" : "full",
     sections,
-    out: out ? path.resolve(out) : path.join(root, "bench", "results"),
+    out: flags.out ? path.resolve(flags.out) : path.join(root, "bench", "results"),
     cells,
     caps,
     coldInitRuns: quick ? 10 : 15,
@@ -153,31 +191,63 @@ function positiveInts(flag: string, raw: string): number[] {
   return values;
 }
 
-async function pipelineMain(argv: readonly string[], out: string): Promise<number> {
-  const value = (flag: string) => argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
-  const bursts = positiveInts("--bursts", value("--bursts") ?? "50,200,800");
-  const [itemsPerMessage] = positiveInts("--items", value("--items") ?? "40");
+async function pipelineMain(argv: readonly string[], flags: Flags, out: string): Promise<number> {
+  const bursts = positiveInts("--bursts", flags.bursts ?? "50,200,800");
+  const [itemsPerMessage] = positiveInts("--items", flags.items ?? "40");
   const command = `npm run bench -- ${argv.join(" ")}`;
   const rows = await runPipelineBench({ bursts, itemsPerMessage, log });
   const m = machine();
   const meta = { command, machine: `${m.cpus} × ${m.cpuModel}, ${m.memGb} GB, Node ${m.node}`, date: new Date().toISOString().slice(0, 10) };
   const written = writePipelineResults(out, rows, meta);
+  await writeCharts(out, { "burst.svg": burstSpec(rows) });
   process.stdout.write(renderPipelineMarkdown(rows, meta));
-  log(`wrote ${path.relative(process.cwd(), written.json)} and ${path.relative(process.cwd(), written.md)}`);
+  log(`wrote ${path.relative(process.cwd(), written.json)}, ${path.relative(process.cwd(), written.md)} and burst.svg`);
   return rows.every(burstPasses) ? 0 : 1;
+}
+
+/** The processor's planned fds and configured memory, from the config the stacks synthesize. */
+function processorBudget(): { plannedFds: number; memoryMb: number } {
+  const env = projectConfig.environments.find((e) => e.name === ENV_NAME);
+  if (!env) throw new Error(`bench: no environment "${ENV_NAME}" in modules/config/environments.ts`);
+  return { plannedFds: plannedFds(env.budget, "processor"), memoryMb: env.budget.processor.memoryMb };
+}
+
+/** The charts of a results folder: latest.json's fd charts, and burst.svg when pipeline.json is there. */
+function chartsOf(fd: FdResults, planned: number): Record<string, Record<string, unknown>> {
+  if (fd.runs.length === 0) return {};
+  return { "fd-peak.svg": fdPeakSpec(fd.summaries, planned), "ratios.svg": ratioSpec(fd.ratios) };
+}
+
+async function chartsMain(out: string): Promise<void> {
+  const written: string[] = [];
+  const latest = path.join(out, "latest.json");
+  if (fs.existsSync(latest)) {
+    const results = JSON.parse(fs.readFileSync(latest, "utf8")) as Results;
+    if (!results.fd?.summaries) throw new Error(`${latest} has no fd summaries: it predates the paired benchmark; run npm run bench`);
+    written.push(...(await writeCharts(out, chartsOf(results.fd, processorBudget().plannedFds))));
+  }
+  const pipeline = path.join(out, "pipeline.json");
+  if (fs.existsSync(pipeline)) {
+    const rows = (JSON.parse(fs.readFileSync(pipeline, "utf8")) as { bursts: BurstRow[] }).bursts;
+    written.push(...(await writeCharts(out, { "burst.svg": burstSpec(rows) })));
+  }
+  if (written.length === 0) throw new Error(`--charts: neither latest.json nor pipeline.json in ${out}`);
+  log(`rendered ${written.join(", ")} in ${path.relative(process.cwd(), out) || "."}`);
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
   const root = PROJECT_ROOT;
   const argv = process.argv.slice(2);
-  if (argv.includes("--pipeline")) {
-    const out = argv.find((a) => a.startsWith("--out="))?.slice("--out=".length);
-    process.exitCode = await pipelineMain(argv, out ? path.resolve(out) : path.join(root, "bench", "results"));
+  const flags = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+  const outDir = flags.out ? path.resolve(flags.out) : path.join(root, "bench", "results");
+  if (flags.pipeline) {
+    process.exitCode = await pipelineMain(argv, flags, outDir);
     return;
   }
-  const plan = parsePlan(argv, root);
-  const command = `npm run bench${plan.mode === "quick" ? " -- --quick" : ""}`;
+  if (flags.charts) return chartsMain(outDir);
+  const plan = parsePlan(flags, root);
+  const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
   const loadStart = os.loadavg().map((x) => round(x, 2));
   let maxLoad = loadStart[0];
   const loadTimer = setInterval(() => (maxLoad = Math.max(maxLoad, round(os.loadavg()[0], 2))), 1000);
@@ -185,16 +255,17 @@ async function main(): Promise<void> {
   log(`${plan.mode} run; sections: ${[...plan.sections].join(", ")}; load average ${loadStart.join(" ")}`);
 
   const copies = privateCopies(root, ["scripts/servers", "bench/fd-worker", "bench/rss-preload"], FUNCTIONS);
+  const certificate = makeCertificate(path.join(copies.scriptDir, "tls"));
   const synthOptions = { root, preload: path.join(copies.scriptDir, "rss-preload.js") };
+  const budget = processorBudget();
   const appRuns: SynthRun[] = [];
   const cliRuns: SynthRun[] = [];
-  const fdRows: FdRow[] = [];
-  const oursRuns: FdRow[] = [];
-  const cellLog: Array<Record<string, unknown>> = [];
-  const samplerStats: FdCellDetail["sampler"][] = [];
+  let fd: FdResults = { runs: [], summaries: [], ratios: [] };
+  let samplerStats: Array<{ samples: number; medianGapMs: number; p99GapMs: number; maxGapMs: number; gapsOver10Ms: number; nice?: number }> = [];
   const handlers: Record<string, HandlerResult> = {};
   const bundles: Record<string, BundleResult> = {};
-  let processorTarget: { peakFds: number; maxSockets: number; ok: boolean } | undefined;
+  let processorTarget: { peakFds: number; maxSockets: number; ok: boolean; peakRssMb: number; memoryMb: number } | undefined;
+  let variantIds: string[] = [];
 
   try {
     // Synth first: it measures the app, and its output says what the stack deploys
@@ -211,17 +282,21 @@ async function main(): Promise<void> {
     const budgetEnv = Object.fromEntries(BUDGET_VARS.map((k) => [k, deployed.processor[k]]));
     const maxSockets = Number(budgetEnv.MAX_SOCKETS);
     const taskConcurrency = Number(budgetEnv.TASK_CONCURRENCY);
-    log(`ours = the ${ENV_STACK} processor's deployed budget: ${BUDGET_VARS.map((k) => `${k}=${budgetEnv[k]}`).join(" ")}`);
+    const variants = variantsFor(maxSockets, taskConcurrency);
+    variantIds = variants.map((v) => v.id);
+    log(`ours = the ${ENV_STACK} processor's deployed budget: ${BUDGET_VARS.map((k) => `${k}=${budgetEnv[k]}`).join(" ")}; variants ${variantIds.join(", ")}`);
 
     const storageDir = memoryStorageDir();
     const servers = await startServers({
       script: path.join(copies.scriptDir, "servers.js"),
-      spec: { s3: { buckets: [FD_BUCKET, WORK_BUCKET] }, sfn: true, origin: true },
+      spec: { s3: { buckets: [FD_BUCKET, WORK_BUCKET], tls: certificate }, sfn: true, origin: true },
       env: copies.env,
       storageDir,
     });
     log(`servers process ${servers.pid}: s3rver objects in ${storageDir ?? os.tmpdir()}`);
     try {
+      // The handlers and bundles talk to the plain-HTTP S3 (the functions' own code paths are the same over both).
+      await servers.freshS3(undefined, { plain: true });
       const endpoints = () => ({ s3: servers.s3Endpoint(), sfn: servers.sfnEndpoint, origin: servers.originUrl });
 
       if (plan.sections.has("bundles")) {
@@ -243,70 +318,9 @@ async function main(): Promise<void> {
         }
       }
 
-      if (plan.sections.has("fd")) {
-        // Warm-up (not reported): the servers process's JIT should not be cold for the first cell.
-        await runFdCell({ scriptDir: copies.scriptDir, servers, variant: "ours", n: 100, bytes: KIB, bucket: FD_BUCKET, budgetEnv, env: copies.env });
-        for (const [n, bytes, reps] of plan.cells) {
-          const byVariant = new Map<string, FdCellDetail[]>();
-          for (let rep = 0; rep < reps; rep++) {
-            const order = VARIANTS.map((_, i) => VARIANTS[(i + rep) % VARIANTS.length]);
-            for (const variant of order) {
-              const detail = await runFdCell({
-                scriptDir: copies.scriptDir,
-                servers,
-                variant,
-                n,
-                bytes,
-                bucket: FD_BUCKET,
-                budgetEnv,
-                env: copies.env,
-              });
-              const r = detail.row;
-              log(
-                `fd ${variant} N=${n} ${bytes} B: ${r.errors.total} errors ${JSON.stringify(r.errors.byCode)}, peak ${r.peakFds} fds, ` +
-                  `${r.connections} connections, ${r.wallMs} ms, ${r.opsPerSec} ops/s (sampler max gap ${detail.sampler.maxGapMs} ms)`,
-              );
-              for (const m of detail.messages.slice(0, 1)) log(`  e.g. ${m}`);
-              if (variant === "ours") oursRuns.push(r);
-              samplerStats.push(detail.sampler);
-              byVariant.set(variant, [...(byVariant.get(variant) ?? []), detail]);
-            }
-          }
-          for (const variant of VARIANTS) {
-            const details = byVariant.get(variant) ?? [];
-            const sorted = [...details].sort((a, b) => a.row.opsPerSec - b.row.opsPerSec);
-            const chosen = sorted[Math.floor((sorted.length - 1) / 2)];
-            fdRows.push(chosen.row);
-            cellLog.push({
-              variant,
-              n,
-              bytes,
-              shown: details.indexOf(chosen),
-              cpuPerOkOp: {
-                clientUs: chosen.okOps ? round((chosen.clientCpuMs * 1000) / chosen.okOps) : null,
-                serverUs: chosen.okOps ? round((chosen.serverCpuMs * 1000) / chosen.okOps) : null,
-              },
-              runs: details.map((d) => ({
-                okOps: d.okOps,
-                opsPerSec: d.row.opsPerSec,
-                wallMs: d.row.wallMs,
-                peakFds: d.row.peakFds,
-                connections: d.row.connections,
-                errors: d.row.errors.total,
-                okItems: d.okItems,
-                serverPeakOpen: d.serverPeakOpen,
-                clientCpuMs: d.clientCpuMs,
-                serverCpuMs: d.serverCpuMs,
-                samplerMaxGapMs: d.sampler.maxGapMs,
-              })),
-            });
-          }
-        }
-      }
-
       if (plan.sections.has("handlers")) {
         const procEnv = localFunctionEnv("processor", deployed.processor, endpoints());
-        const proc: HandlerPath = await processorPath(copies.bundles.processor, procEnv, servers, plan.processorLines);
+        const proc = await processorPath(copies.bundles.processor, procEnv, servers, { kind: "text", lines: plan.processorLines });
         handlers.processor = {
           workload: `split one ${plan.processorLines.toLocaleString("en-US")}-line object (${round(Number(proc.detail.bytes) / MIB, 1)} MiB) into ${proc.detail.chunks} chunks`,
           peakFds: proc.peakFds,
@@ -315,8 +329,23 @@ async function main(): Promise<void> {
           ok: proc.ok,
           ...proc.detail,
         };
-        processorTarget = { peakFds: proc.peakFds, maxSockets: Number(procEnv.MAX_SOCKETS), ok: proc.ok };
         log(`processor path: peak ${proc.peakFds} fds, ${proc.connections} connections, ${proc.wallMs} ms, ok ${proc.ok}`);
+        // The most memory a split can hold: the largest object the fetcher stores, in binary chunks of CHUNK_BYTES.
+        const maxBytes = Number(deployed.fetcher?.FETCH_MAX_BYTES);
+        if (!Number.isInteger(maxBytes) || maxBytes <= 0) throw new Error(`no FETCH_MAX_BYTES in the synthesized ${ENV_STACK} fetcher`);
+        const big = await processorPath(copies.bundles.processor, procEnv, servers, { kind: "binary", bytes: maxBytes });
+        const peakRssMb = Number(big.detail.peakRssMb);
+        handlers["processor (largest object)"] = {
+          workload: `split one binary object of FETCH_MAX_BYTES (${round(maxBytes / MIB, 1)} MiB) into ${big.detail.chunks} chunks of CHUNK_BYTES`,
+          peakFds: big.peakFds,
+          connections: big.connections,
+          wallMs: big.wallMs,
+          ok: big.ok,
+          ...big.detail,
+          memoryMb: budget.memoryMb,
+        };
+        processorTarget = { peakFds: Math.max(proc.peakFds, big.peakFds), maxSockets: Number(procEnv.MAX_SOCKETS), ok: proc.ok && big.ok, peakRssMb, memoryMb: budget.memoryMb };
+        log(`processor, largest object: peak ${big.peakFds} fds, peak RSS ${peakRssMb} MB of ${budget.memoryMb} MB, ${big.wallMs} ms, ok ${big.ok}`);
 
         const fanEnv = localFunctionEnv("fanout", deployed.fanout, endpoints());
         const fan = await fanoutPath(copies.bundles.fanout, fanEnv, servers, plan.fanoutBatches, plan.fanoutBatchSize);
@@ -329,6 +358,27 @@ async function main(): Promise<void> {
           ...fan.detail,
         };
         log(`fanout path: peak ${fan.peakFds} fds, ${fan.connections} connections, ${fan.wallMs} ms, ok ${fan.ok}`);
+      }
+
+      if (plan.sections.has("fd")) {
+        const measured = await runFdBench({
+          cells: plan.cells,
+          variants,
+          scriptDir: copies.scriptDir,
+          servers,
+          bucket: FD_BUCKET,
+          budgetEnv,
+          env: copies.env,
+          caFile: certificate.certFile,
+          log,
+        });
+        const pairs = [
+          ["ours", "naive"],
+          ["ours", "sdk-default"],
+          ...variantIds.filter((id) => id.startsWith("ours-tasks-")).map((id) => [id, "ours"]),
+        ];
+        fd = { runs: measured.runs, summaries: summarizeRuns(measured.runs), ratios: pairs.flatMap(([a, b]) => pairedRatios(measured.runs, a, b)) };
+        samplerStats = measured.samplers;
       }
     } finally {
       await servers.close();
@@ -343,17 +393,9 @@ async function main(): Promise<void> {
       }
     }
 
-    const ratios = computeRatios(fdRows);
     const synth = plan.sections.has("synth") ? summarizeSynth(appRuns, cliRuns) : undefined;
-    const targets = evaluateTargets({
-      fd: fdRows,
-      oursRuns,
-      ratios,
-      maxSockets,
-      processor: processorTarget,
-      bundles,
-      synth,
-    });
+    const targets = evaluateTargets({ fd, ours: "ours", maxSockets, plannedFds: budget.plannedFds, processor: processorTarget, bundles, synth });
+    const charts = await writeCharts(plan.out, chartsOf(fd, budget.plannedFds));
     const gaps = samplerStats;
     const results: Results = {
       machine: machine(),
@@ -365,11 +407,15 @@ async function main(): Promise<void> {
         loadAvg: { start: loadStart, end: os.loadavg().map((x) => round(x, 2)), max1m: maxLoad },
         maxSockets,
         taskConcurrency,
+        variants: variantIds,
+        plannedFds: budget.plannedFds,
         budgetSource: `${ENV_STACK} processor Lambda environment as synthesized from modules/config/environments.ts`,
         deployedEnv: Object.fromEntries(FUNCTIONS.map((f) => [f, Object.fromEntries(BUDGET_VARS.map((k) => [k, deployed[f]?.[k]]))])),
         ulimitClient: 1024,
+        tls: "s3rver over HTTPS with a self-signed RSA-2048 certificate made for the run (openssl), trusted by the clients through NODE_EXTRA_CA_CERTS",
         s3rverStorage: storageDir ?? os.tmpdir(),
         caps: plan.caps,
+        cells: plan.cells,
         sampler: {
           intervalMs: 2,
           samples: gaps.reduce((s, g) => s + g.samples, 0),
@@ -380,18 +426,18 @@ async function main(): Promise<void> {
           nice: gaps[0]?.nice,
         },
         opsDefinition: "successful operations (each PutObject and each GetObject with its body read to the end) per second of wall time",
-        cells: cellLog,
       },
-      fd: fdRows,
-      ratios,
+      fd,
       handlers,
       bundles,
       synth: synth ?? {},
       targets,
+      charts,
     };
     const written = writeResults(plan.out, results);
     process.stdout.write(`${renderMarkdown(results)}\n`);
-    log(`wrote ${path.relative(process.cwd(), written.json)} and ${path.relative(process.cwd(), written.md)} in ${round((Date.now() - started) / 1000, 1)} s`);
+    log(`wrote ${path.relative(process.cwd(), written.json)}, ${path.relative(process.cwd(), written.md)} and ${charts.length} charts in ${round((Date.now() - started) / 1000, 1)} s`);
+    process.exitCode = targets.every((t) => t.pass) ? 0 : 1;
   } finally {
     clearInterval(loadTimer);
     copies.remove();

@@ -1,7 +1,8 @@
 /**
- * Runs one cell of the file-descriptor benchmark: a fresh S3 server, the client
- * variant in a child under `ulimit -n 1024`, its descriptors sampled from the
- * parent, the server's accepted connections counted, errors counted by code.
+ * Runs one cell of the file-descriptor benchmark: a fresh S3 server (HTTPS with
+ * the run's certificate, or plain HTTP for the control), the client variant in a
+ * child under `ulimit -n 1024`, its descriptors sampled from the parent, the
+ * server's accepted connections and TLS handshakes counted, errors counted by code.
  */
 import { spawn } from "child_process";
 import * as path from "path";
@@ -12,15 +13,32 @@ import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
 
 export const VARIANTS: readonly Variant[] = ["naive", "sdk-default", "ours"];
 
-/** One row of `fd` in latest.json: one function at one concurrency, its fd peak against its limit. */
+export type Transport = "tls" | "http";
+
+/**
+ * A client variant as the benchmark names it: one of the worker's three, and
+ * for `ours` on the TASK_CONCURRENCY axis, the task count it runs with
+ * (`ours` is the deployed budget; `ours-tasks-100` the same sockets with 100 tasks).
+ */
+export interface VariantSpec {
+  readonly id: string;
+  readonly worker: Variant;
+  readonly taskConcurrency?: number;
+}
+
+/** One run of one cell: a variant putting and getting N objects of `bytes` over one transport. */
 export interface FdRow {
-  readonly variant: Variant;
+  readonly variant: string;
   readonly n: number;
   readonly bytes: number;
+  readonly transport: Transport;
   /** Failed operations: total and by error code (EMFILE, …). */
   readonly errors: { readonly total: number; readonly byCode: Record<string, number> };
   readonly peakFds: number;
   readonly connections: number;
+  /** TLS handshakes the server completed (0 over HTTP), and how many resumed a session. */
+  readonly handshakes: number;
+  readonly resumedHandshakes: number;
   readonly wallMs: number;
   /** Successful operations (a put or a get) per second of wall time. */
   readonly opsPerSec: number;
@@ -38,6 +56,8 @@ export interface FdCellDetail {
   readonly clientCpuMs: number;
   /** CPU time of the servers process (s3rver) during the cell, ms. */
   readonly serverCpuMs: number;
+  /** The client's event-loop utilisation over the workload (0..1). */
+  readonly elu: number;
   readonly messages: readonly string[];
   readonly budget?: { maxSockets: number; taskConcurrency: number };
 }
@@ -45,9 +65,13 @@ export interface FdCellDetail {
 export interface FdCellOptions {
   readonly scriptDir: string;
   readonly servers: ServersProcess;
-  readonly variant: Variant;
+  readonly variant: VariantSpec;
   readonly n: number;
   readonly bytes: number;
+  /** "tls": the servers process's HTTPS S3, trusted through `caFile`. @default "http" */
+  readonly transport?: Transport;
+  /** The run's certificate (NODE_EXTRA_CA_CERTS of the child), needed for "tls". */
+  readonly caFile?: string;
   readonly bucket: string;
   /** MAX_SOCKETS / TASK_CONCURRENCY (and timeouts) for `ours`; the other variants get them too and ignore them. */
   readonly budgetEnv: Readonly<Record<string, string>>;
@@ -60,15 +84,23 @@ export interface FdCellOptions {
 }
 
 export async function runFdCell(options: FdCellOptions): Promise<FdCellDetail> {
-  const endpoint = await options.servers.freshS3();
+  const transport = options.transport ?? "http";
+  if (transport === "tls" && !options.caFile) throw new Error("runFdCell: a TLS cell needs caFile (the run's certificate)");
+  const endpoint = await options.servers.freshS3(undefined, { plain: transport === "http" });
+  if (!endpoint.startsWith(transport === "tls" ? "https:" : "http:")) {
+    throw new Error(`runFdCell: asked for a ${transport} cell, the servers process serves ${endpoint}`);
+  }
   const ulimit = options.maxOpenFiles ?? 1024;
+  const variant = options.variant;
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     ...options.env,
     ...loopbackAwsEnv({ s3: endpoint }),
     WORK_BUCKET: options.bucket,
     ...options.budgetEnv,
-    BENCH_CELL: JSON.stringify({ variant: options.variant, n: options.n, bytes: options.bytes, bucket: options.bucket }),
+    ...(variant.taskConcurrency !== undefined ? { TASK_CONCURRENCY: String(variant.taskConcurrency) } : {}),
+    ...(transport === "tls" ? { NODE_EXTRA_CA_CERTS: options.caFile as string } : {}),
+    BENCH_CELL: JSON.stringify({ variant: variant.worker, n: options.n, bytes: options.bytes, bucket: options.bucket }),
   };
   const child = spawn(
     "bash",
@@ -145,12 +177,15 @@ export async function runFdCell(options: FdCellOptions): Promise<FdCellDetail> {
   const total = Object.values(byCode).reduce((a, b) => a + b, 0);
   const wallMs = result?.wallMs ?? 0;
   const row: FdRow = {
-    variant: options.variant,
+    variant: variant.id,
     n: options.n,
     bytes: options.bytes,
+    transport,
     errors: { total, byCode },
     peakFds: fds.peak,
     connections: counts.s3,
+    handshakes: counts.s3Handshakes,
+    resumedHandshakes: counts.s3Resumed,
     wallMs: Math.round(wallMs),
     opsPerSec: result && wallMs > 0 ? round1((result.okOps / wallMs) * 1000) : 0,
   };
@@ -162,6 +197,7 @@ export async function runFdCell(options: FdCellOptions): Promise<FdCellDetail> {
     serverPeakOpen: counts.s3PeakOpen,
     clientCpuMs: Math.round(result?.cpuMs ?? 0),
     serverCpuMs: counts.cpuMs,
+    elu: result?.elu ?? 0,
     messages: [...(result?.samples ?? []), ...(crash ? [crash] : [])],
     budget: result?.budget,
   };

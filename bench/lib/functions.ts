@@ -255,12 +255,25 @@ export interface HandlerPath {
   readonly detail: Record<string, unknown>;
 }
 
-/** The bundled processor splitting one `lines`-line object (fresh child; first invocation). */
-export async function processorPath(bundle: string, env: Record<string, string>, servers: ServersProcess, lines: number): Promise<HandlerPath> {
+/** What the processor path splits: a text object of `lines` lines, or a binary object of `bytes` bytes. */
+export type ProcessorInput = { readonly kind: "text"; readonly lines: number } | { readonly kind: "binary"; readonly bytes: number };
+
+/** Peak resident memory of a live process (VmHWM: what Lambda reports as Max Memory Used), MB. */
+export function peakRssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1]);
+  if (!Number.isFinite(kb)) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return round(kb / 1024, 1);
+}
+
+/** The bundled processor splitting one object (fresh child; first invocation). */
+export async function processorPath(bundle: string, env: Record<string, string>, servers: ServersProcess, input: ProcessorInput): Promise<HandlerPath> {
   const s3 = loopbackS3Client(servers.s3Endpoint());
-  const body = textOfLines(lines);
-  await s3.send(new PutObjectCommand({ Bucket: WORK_BUCKET, Key: "jobs/bench-proc/raw/0", Body: body, ContentType: "text/plain" }));
+  const body = input.kind === "text" ? textOfLines(input.lines) : Buffer.alloc(input.bytes, 0);
+  const contentType = input.kind === "text" ? "text/plain" : "application/octet-stream";
+  await s3.send(new PutObjectCommand({ Bucket: WORK_BUCKET, Key: "jobs/bench-proc/raw/0", Body: body, ContentType: contentType }));
   s3.destroy();
+  const lines = input.kind === "text" ? input.lines : 0;
   return withTaskEndpoint(env, (tasks, workerEnv) =>
     withChild(bundle, "processor", workerEnv, async (child) => {
       const sampler = startFdSampler(child.pid);
@@ -271,6 +284,7 @@ export async function processorPath(bundle: string, env: Record<string, string>,
       const start = performance.now();
       const result = await child.invoke(task.event);
       const wallMs = performance.now() - start;
+      const rss = peakRssMb(child.pid);
       const fds = await sampler.stop();
       const counts = await servers.counts();
       const outcome = taskOutcome<{ chunks: number; lines: number; bytes: number }>(result, task.answer());
@@ -290,6 +304,8 @@ export async function processorPath(bundle: string, env: Record<string, string>,
           maxSockets: Number(env.MAX_SOCKETS),
           taskConcurrency: Number(env.TASK_CONCURRENCY),
           chunkLines: Number(env.CHUNK_LINES),
+          chunkBytes: Number(env.CHUNK_BYTES),
+          peakRssMb: rss,
         },
       };
     }),
