@@ -43,12 +43,12 @@ export function fdPeakSpec(summaries: readonly FdSummary[], plannedFds: number):
         {
           mark: { type: "line", point: true },
           encoding: {
-            x: { field: "n", type: "quantitative", scale: { type: "log" }, title: "N (objects)" },
+            x: { field: "n", type: "quantitative", scale: { type: "log", domain: [100, 20000] }, title: "N (objects)", axis: { values: [100, 200, 1000, 10000] } },
             y: { field: "peakFds", type: "quantitative", scale: { domain: [0, 1100] }, title: "peak open fds" },
             color: { field: "variant", type: "nominal" },
             // Variants at the same peak draw over each other: a dash and a shape each keep them apart.
-            strokeDash: { field: "variant", type: "nominal" },
-            shape: { field: "variant", type: "nominal" },
+            strokeDash: { field: "variant", type: "nominal", legend: null },
+            shape: { field: "variant", type: "nominal", legend: null },
             tooltip: [{ field: "variant" }, { field: "n" }, { field: "peakFds" }, { field: "errors" }],
           },
         },
@@ -81,6 +81,7 @@ export function ratioSpec(ratios: readonly PairedRatio[]): Spec {
     config: CONFIG,
     data: { values },
     facet: { column: { field: "transport", type: "nominal", title: null } },
+    resolve: { scale: { x: "independent", xOffset: "independent" } },
     spec: {
       width: 330,
       height: 260,
