@@ -144,15 +144,23 @@ export function burstSpec(rows: readonly BurstRow[]): Spec {
   };
 }
 
+/** The parts of Vega and Vega-Lite used here (their own type declarations are 12,000 lines the type check would read). */
+interface VegaLite {
+  compile(spec: Spec): { spec: object };
+}
+interface Vega {
+  parse(spec: object): object;
+  View: new (runtime: object, options: { renderer: "none" }) => { toSVG(): Promise<string>; finalize(): void };
+}
+
 /** Renders a Vega-Lite spec to SVG text (no browser, no canvas). */
 export async function renderSvg(spec: Spec): Promise<string> {
   // Loaded here: only a chart-writing run pays for them.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const vega = require("vega") as typeof import("vega");
+  const vega = require("vega") as Vega;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const vegaLite = require("vega-lite") as typeof import("vega-lite");
-  const compiled = vegaLite.compile(spec as unknown as Parameters<typeof vegaLite.compile>[0]).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  const vegaLite = require("vega-lite") as VegaLite;
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: "none" });
   try {
     return await view.toSVG();
   } finally {
