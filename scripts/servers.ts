@@ -66,6 +66,8 @@ async function main(): Promise<void> {
   });
 
   const tlsFiles = spec.s3?.tls;
+  // The fault proxy speaks plain HTTP to s3rver.
+  if (tlsFiles && spec.s3?.slowDown) throw new Error("servers process: s3.tls and s3.slowDown cannot be combined (the SlowDown proxy forwards plain HTTP)");
   const tls = tlsFiles ? { key: fs.readFileSync(tlsFiles.keyFile, "utf8"), cert: fs.readFileSync(tlsFiles.certFile, "utf8") } : undefined;
   s3 = spec.s3 ? await startS3Server({ buckets: spec.s3.buckets, tls }) : undefined;
   const slowDown = spec.s3?.slowDown;

@@ -1,11 +1,12 @@
 /**
  * Samples other processes' open file descriptors by counting the entries of
- * /proc/<pid>/fd (its size, on Linux 6.2 and later). One thread per process does all the sampling (a Lambda child
- * of the local runner, a benchmark cell, an integration test's function): each
- * watched pid has its own period and its own statistics in shared memory, read
- * at any time without a message round trip. The thread sleeps with
- * Atomics.wait between samples, so its rhythm does not depend on the parent's
- * event loop, and it exists only while something is watched.
+ * /proc/<pid>/fd (its size, on Linux 6.2 and later). One thread per process
+ * does all the sampling (a Lambda child of the local runner, a benchmark cell,
+ * an integration test's function): each watched pid has its own period and
+ * its own statistics in shared memory, read at any time without a message round
+ * trip. The thread sleeps with Atomics.wait between samples, so its rhythm does
+ * not depend on the parent's event loop, and it exists only while something is
+ * watched.
  *
  * The peak is a sampled peak: a spike shorter than the sampling gap can be
  * missed. `maxGapMs` (the longest time between two samples) says how fine the
