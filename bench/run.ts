@@ -264,7 +264,7 @@ async function main(): Promise<void> {
   let samplerStats: Array<{ samples: number; medianGapMs: number; p99GapMs: number; maxGapMs: number; gapsOver10Ms: number; nice?: number }> = [];
   const handlers: Record<string, HandlerResult> = {};
   const bundles: Record<string, BundleResult> = {};
-  let processorTarget: { peakFds: number; maxSockets: number; ok: boolean; peakRssMb: number; memoryMb: number } | undefined;
+  let processorTarget: { peakFds: number; ok: boolean; peakRssMb: number; memoryMb: number } | undefined;
   let variantIds: string[] = [];
 
   try {
@@ -344,7 +344,7 @@ async function main(): Promise<void> {
           ...big.detail,
           memoryMb: budget.memoryMb,
         };
-        processorTarget = { peakFds: Math.max(proc.peakFds, big.peakFds), maxSockets: Number(procEnv.MAX_SOCKETS), ok: proc.ok && big.ok, peakRssMb, memoryMb: budget.memoryMb };
+        processorTarget = { peakFds: Math.max(proc.peakFds, big.peakFds), ok: proc.ok && big.ok, peakRssMb, memoryMb: budget.memoryMb };
         log(`processor, largest object: peak ${big.peakFds} fds, peak RSS ${peakRssMb} MB of ${budget.memoryMb} MB, ${big.wallMs} ms, ok ${big.ok}`);
 
         const fanEnv = localFunctionEnv("fanout", deployed.fanout, endpoints());
