@@ -21,10 +21,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
+import { ENV } from "../contract";
 import { projectConfig } from "../modules/config/environments";
 import { plannedFds } from "../modules/config/budget";
 import { burstSpec, fdPeakSpec, ratioSpec, writeCharts } from "./lib/charts";
-import type { Transport } from "./lib/fd-cell";
+import { VARIANTS, type Transport } from "./lib/fd-cell";
 import { runFdBench, variantsFor, type FdCellPlan } from "./lib/fd-bench";
 import { pairedRatios, summarizeRuns } from "./lib/fd-summary";
 import {
@@ -50,6 +51,7 @@ import {
   type Results,
   type SynthResult,
 } from "./lib/report";
+import type { FdSample } from "../scripts/lib/fd-sampler";
 import { memoryStorageDir, startServers } from "../scripts/lib/servers";
 import { median, round } from "./lib/stats";
 import { synthApp, synthCli, type SynthRun } from "./lib/synth";
@@ -94,7 +96,7 @@ interface Plan {
 }
 
 /** The three client variants without the TASK_CONCURRENCY axis (for the cells where one run takes a minute). */
-const BASE_VARIANTS: readonly string[] = ["naive", "sdk-default", "ours"];
+const BASE_VARIANTS: readonly string[] = VARIANTS;
 
 const cell = (n: number, bytes: number, transport: Transport, reps: number): FdCellPlan => ({ n, bytes, transport, reps });
 
@@ -223,8 +225,10 @@ async function chartsMain(out: string): Promise<void> {
   const latest = path.join(out, "latest.json");
   if (fs.existsSync(latest)) {
     const results = JSON.parse(fs.readFileSync(latest, "utf8")) as Results;
-    if (!results.fd?.summaries) throw new Error(`${latest} has no fd summaries: it predates the paired benchmark; run npm run bench`);
-    written.push(...(await writeCharts(out, chartsOf(results.fd, processorBudget().plannedFds))));
+    // The planned fds the run measured against, not what the config plans today.
+    const planned = (results.run as { plannedFds?: unknown }).plannedFds;
+    if (!results.fd?.summaries || typeof planned !== "number") throw new Error(`${latest} has no fd summaries or planned fds: it predates the paired benchmark; run npm run bench`);
+    written.push(...(await writeCharts(out, chartsOf(results.fd, planned))));
   }
   const pipeline = path.join(out, "pipeline.json");
   if (fs.existsSync(pipeline)) {
@@ -261,7 +265,7 @@ async function main(): Promise<void> {
   const appRuns: SynthRun[] = [];
   const cliRuns: SynthRun[] = [];
   let fd: FdResults = { runs: [], summaries: [], ratios: [] };
-  let samplerStats: Array<{ samples: number; medianGapMs: number; p99GapMs: number; maxGapMs: number; gapsOver10Ms: number; nice?: number }> = [];
+  let samplerStats: FdSample[] = [];
   const handlers: Record<string, HandlerResult> = {};
   const bundles: Record<string, BundleResult> = {};
   let processorTarget: { peakFds: number; ok: boolean; peakRssMb: number; memoryMb: number } | undefined;
@@ -331,8 +335,8 @@ async function main(): Promise<void> {
         };
         log(`processor path: peak ${proc.peakFds} fds, ${proc.connections} connections, ${proc.wallMs} ms, ok ${proc.ok}`);
         // The most memory a split can hold: the largest object the fetcher stores, in binary chunks of CHUNK_BYTES.
-        const maxBytes = Number(deployed.fetcher?.FETCH_MAX_BYTES);
-        if (!Number.isInteger(maxBytes) || maxBytes <= 0) throw new Error(`no FETCH_MAX_BYTES in the synthesized ${ENV_STACK} fetcher`);
+        const maxBytes = Number(deployed.fetcher?.[ENV.fetchMaxBytes]);
+        if (!Number.isInteger(maxBytes) || maxBytes <= 0) throw new Error(`no ${ENV.fetchMaxBytes} in the synthesized ${ENV_STACK} fetcher`);
         const big = await processorPath(copies.bundles.processor, procEnv, servers, { kind: "binary", bytes: maxBytes });
         const peakRssMb = Number(big.detail.peakRssMb);
         handlers["processor (largest object)"] = {

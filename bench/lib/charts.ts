@@ -9,12 +9,10 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { LAMBDA_FD_LIMIT } from "../../modules/config/budget";
 import type { FdSummary, PairedRatio } from "./fd-summary";
 import type { BurstRow } from "./pipeline";
 import { cellName, sizeLabel } from "./report";
-
-/** Lambda's open-file limit. */
-export const LAMBDA_FD_LIMIT = 1024;
 
 // A Vega-Lite spec is plain JSON; vega-lite's TopLevelSpec type is a deep union the specs below satisfy.
 type Spec = Record<string, unknown>;

@@ -53,7 +53,8 @@ export async function runFdBench(options: FdBenchOptions): Promise<FdBenchResult
   const runs: FdRun[] = [];
   const samplers: FdCellDetail["sampler"][] = [];
   const run = async (variant: VariantSpec, n: number, bytes: number, transport: Transport): Promise<FdCellDetail> => {
-    const detail = await runFdCell({ ...options, variant, n, bytes, transport, budgetEnv: options.budgetEnv });
+    const { scriptDir, servers, bucket, budgetEnv, env, caFile } = options;
+    const detail = await runFdCell({ scriptDir, servers, bucket, budgetEnv, env, caFile, variant, n, bytes, transport });
     samplers.push(detail.sampler);
     return detail;
   };
