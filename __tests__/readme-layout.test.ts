@@ -4,22 +4,34 @@
  * file is under a path the table names, and every relative link in the docs
  * resolves to a file of the repository (a clone has nothing beside it).
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
 const ROOT = path.join(__dirname, "..");
-/** What the build, the tests and the tools write (.gitignore), and git's own folder. */
-const NOT_SOURCE = new Set([".git", "node_modules", "dist", "cdktf.out", "plan", "coverage", ".terraform"]);
 /** Root files every Node/cdktf project has; the table is about the project's own code. */
-const ROOT_CONFIG = new Set(["README.md", "package.json", "package-lock.json", "tsconfig.json", "jest.config.js", "cdktf.json", ".gitignore", "local-run.json"]);
+const ROOT_CONFIG = new Set(["README.md", "package.json", "package-lock.json", "tsconfig.json", "jest.config.js", "cdktf.json", ".gitignore"]);
+/** Outside a git checkout (an unpacked archive): what .gitignore lists, and git's own folder. */
+const NOT_SOURCE = new Set([".git", "node_modules", "dist", "cdktf.out", "plan", "coverage", ".terraform"]);
 
-function sourceFiles(dir = ""): string[] {
+/** The files git would commit (tracked, or new and not ignored); a walk of the tree where there is no git. */
+function sourceFiles(): string[] {
+  let files: string[];
+  try {
+    files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" }).split("\n").filter(Boolean);
+  } catch {
+    files = walk("");
+  }
+  return files.filter((f) => !ROOT_CONFIG.has(f) && fs.existsSync(path.join(ROOT, f)));
+}
+
+function walk(dir: string): string[] {
   const out: string[] = [];
   for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
     const rel = dir ? `${dir}/${entry.name}` : entry.name;
     if (NOT_SOURCE.has(entry.name) || entry.name.startsWith("cdktf.outdir.")) continue;
-    if (entry.isDirectory()) out.push(...sourceFiles(rel));
-    else if (!(dir === "" && ROOT_CONFIG.has(entry.name))) out.push(rel);
+    if (entry.isDirectory()) out.push(...walk(rel));
+    else out.push(rel);
   }
   return out;
 }
