@@ -44,7 +44,7 @@ function expand(p: string): string[] {
 }
 
 /** The backticked paths of the layout table's first column. */
-export function layoutPaths(readme: string): string[] {
+function layoutPaths(readme: string): string[] {
   const start = readme.indexOf("| path | what |");
   if (start < 0) throw new Error("README has no layout table (| path | what |)");
   const rows = readme.slice(start).split("\n").slice(2);
