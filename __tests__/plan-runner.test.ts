@@ -7,8 +7,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { INIT_FINGERPRINT_FILE, initFingerprint, initializedFromSameInputs } from "../scripts/lib/plan-runner";
-import { AWS_PROVIDER_ADDRESS, terraformPlatform } from "../scripts/lib/provider-server";
-import { AWS_PROVIDER_VERSION, OFFLINE_OVERRIDE_FILE } from "../scripts/lib/terraform";
+import { terraformPlatform } from "../scripts/lib/provider-server";
+import { AWS_PROVIDER_ADDRESS, AWS_PROVIDER_VERSION, OFFLINE_OVERRIDE_FILE } from "../scripts/lib/terraform";
 
 let dir: string;
 let env: NodeJS.ProcessEnv;

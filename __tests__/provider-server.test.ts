@@ -7,8 +7,8 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { AWS_PROVIDER_ADDRESS, installedProvider, parseReattachLine, startProviderServer, terraformPlatform } from "../scripts/lib/provider-server";
-import { AWS_PROVIDER_VERSION } from "../scripts/lib/terraform";
+import { installedProvider, parseReattachLine, startProviderServer, terraformPlatform } from "../scripts/lib/provider-server";
+import { AWS_PROVIDER_ADDRESS, AWS_PROVIDER_VERSION } from "../scripts/lib/terraform";
 
 let dir: string;
 beforeEach(() => {

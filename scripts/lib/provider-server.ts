@@ -16,10 +16,7 @@
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { AWS_PROVIDER_VERSION } from "./terraform";
-
-/** The provider's address, the key of `TF_REATTACH_PROVIDERS`. */
-export const AWS_PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws";
+import { AWS_PROVIDER_ADDRESS, AWS_PROVIDER_VERSION } from "./terraform";
 
 /** The SDK's trace logs (megabytes a plan) are not read by anyone here. */
 const QUIET_LOGS = { TF_LOG_PROVIDER: "off", TF_LOG_SDK: "off", TF_LOG_SDK_PROTO: "off", TF_LOG_SDK_MUX: "off", TF_LOG_SDK_FRAMEWORK: "off", TF_LOG_SDK_HELPER_SCHEMA: "off" };

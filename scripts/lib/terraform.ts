@@ -14,6 +14,8 @@ import * as path from "path";
 export const TERRAFORM_VERSION = "1.11.4";
 /** The AWS provider version `@cdktf/provider-aws` 20.1.0 is generated for. */
 export const AWS_PROVIDER_VERSION = "5.100.0";
+/** The AWS provider's registry address: its folder in a mirror or under `.terraform/providers`, and the key of `TF_REATTACH_PROVIDERS`. */
+export const AWS_PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws";
 /** Environment variable naming a filesystem mirror that holds the AWS provider. */
 export const MIRROR_ENV = "TF_PROVIDER_MIRROR";
 /** Name of the override file written into a stack folder for offline runs. */
@@ -49,7 +51,7 @@ export function missingTerraformMessage(): string {
 export function providerMirror(): string | undefined {
   const mirror = process.env[MIRROR_ENV];
   if (!mirror) return undefined;
-  const providerDir = path.join(mirror, "registry.terraform.io", "hashicorp", "aws", AWS_PROVIDER_VERSION);
+  const providerDir = path.join(mirror, AWS_PROVIDER_ADDRESS, AWS_PROVIDER_VERSION);
   if (!fs.existsSync(providerDir)) {
     throw new Error(`${MIRROR_ENV}=${mirror} does not hold the AWS provider ${AWS_PROVIDER_VERSION} (no ${providerDir})`);
   }
@@ -75,7 +77,7 @@ export function ensureProviderMirror(): string {
   const prune = ["/proc", "/sys", "/dev"].flatMap((p) => ["-path", p, "-o"]).concat(["-name", "node_modules", "-o", "-name", ".git", "-o", "-name", ".terraform"]);
   const r = spawnSync(
     "find",
-    ["/", "-maxdepth", "8", "(", ...prune, ")", "-prune", "-o", "-type", "d", "-path", `*/registry.terraform.io/hashicorp/aws/${AWS_PROVIDER_VERSION}`, "-print"],
+    ["/", "-maxdepth", "8", "(", ...prune, ")", "-prune", "-o", "-type", "d", "-path", `*/${AWS_PROVIDER_ADDRESS}/${AWS_PROVIDER_VERSION}`, "-print"],
     // find exits non-zero on unreadable folders but still prints what it found.
     { encoding: "utf8", timeout: 15_000, stdio: ["ignore", "pipe", "ignore"] },
   );
@@ -105,7 +107,7 @@ function projectRoot(): string {
 function readCachedMirror(): string | undefined {
   try {
     const dir = fs.readFileSync(MIRROR_CACHE_FILE, "utf8").trim();
-    return fs.existsSync(path.join(dir, "registry.terraform.io", "hashicorp", "aws", AWS_PROVIDER_VERSION)) ? dir : undefined;
+    return fs.existsSync(path.join(dir, AWS_PROVIDER_ADDRESS, AWS_PROVIDER_VERSION)) ? dir : undefined;
   } catch {
     return undefined;
   }
@@ -123,10 +125,10 @@ export function writeCliConfig(dir: string, mirror: string | undefined): string 
     ? `provider_installation {
   filesystem_mirror {
     path    = ${JSON.stringify(mirror)}
-    include = ["registry.terraform.io/hashicorp/aws"]
+    include = ["${AWS_PROVIDER_ADDRESS}"]
   }
   direct {
-    exclude = ["registry.terraform.io/hashicorp/aws"]
+    exclude = ["${AWS_PROVIDER_ADDRESS}"]
   }
 }
 `
