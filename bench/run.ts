@@ -110,7 +110,7 @@ function customCells(raw: string): FdCellPlan[] {
   });
 }
 
-function parsePlan(flags: Flags, root: string): Plan {
+function parsePlan(flags: Flags, out: string): Plan {
   const quick = flags.quick ?? false;
   const sections = new Set<Section>(flags.only ? (flags.only.split(",") as Section[]) : SECTIONS);
   for (const s of sections) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section "${s}" (known: ${SECTIONS.join(", ")})`);
@@ -146,7 +146,7 @@ function parsePlan(flags: Flags, root: string): Plan {
   return {
     mode: quick ? "quick" : "full",
     sections,
-    out: flags.out ? path.resolve(flags.out) : path.join(root, "bench", "results"),
+    out,
     cells,
     caps,
     coldInitRuns: quick ? 10 : 15,
@@ -250,7 +250,7 @@ async function main(): Promise<void> {
     return;
   }
   if (flags.charts) return chartsMain(outDir);
-  const plan = parsePlan(flags, root);
+  const plan = parsePlan(flags, outDir);
   const command = `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`;
   const loadStart = os.loadavg().map((x) => round(x, 2));
   let maxLoad = loadStart[0];
@@ -449,6 +449,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  log(`failed: ${(error as Error)?.stack ?? error}`);
+  // The message says what to fix (an unknown flag, a bad --cells entry); DEBUG=1 adds where it came from.
+  const e = error as Error;
+  log(`failed: ${process.env.DEBUG ? (e?.stack ?? String(e)) : (e?.message ?? String(e))}`);
   process.exit(1);
 });

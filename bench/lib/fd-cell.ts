@@ -10,6 +10,7 @@ import { startFdSampler, type FdSample } from "../../scripts/lib/fd-sampler";
 import type { ServersProcess } from "../../scripts/lib/servers";
 import type { Variant, WorkerResult } from "../fd-worker";
 import { loopbackAwsEnv } from "../../scripts/lib/loopback-env";
+import { round } from "./stats";
 
 export const VARIANTS: readonly Variant[] = ["naive", "sdk-default", "ours"];
 
@@ -187,7 +188,7 @@ export async function runFdCell(options: FdCellOptions): Promise<FdCellDetail> {
     handshakes: counts.s3Handshakes,
     resumedHandshakes: counts.s3Resumed,
     wallMs: Math.round(wallMs),
-    opsPerSec: result && wallMs > 0 ? round1((result.okOps / wallMs) * 1000) : 0,
+    opsPerSec: result && wallMs > 0 ? round((result.okOps / wallMs) * 1000, 1) : 0,
   };
   return {
     row,
@@ -201,8 +202,4 @@ export async function runFdCell(options: FdCellOptions): Promise<FdCellDetail> {
     messages: [...(result?.samples ?? []), ...(crash ? [crash] : [])],
     budget: result?.budget,
   };
-}
-
-function round1(x: number): number {
-  return Math.round(x * 10) / 10;
 }

@@ -228,7 +228,7 @@ function renderFd(fd: FdResults, run: RenderRun): string[] {
             x.peakFds,
             x.connections,
             transport === "tls" ? `${x.handshakes} (${x.resumedHandshakes})` : "–",
-            `${x.opsPerSec.median} (${x.opsPerSec.min}–${x.opsPerSec.max})`,
+            fmtSpread(x.opsPerSec, ""),
             `${x.clientUsPerOp ?? "–"} / ${x.serverUsPerOp ?? "–"}`,
             `${Math.round(x.elu * 100)}%`,
           ]),

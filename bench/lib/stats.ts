@@ -11,9 +11,3 @@ export function round(value: number, digits = 0): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
-
-/** ours/other, rounded to 2 digits; null when the other side measured 0 (no ratio). */
-export function ratio(ours: number, other: number): number | null {
-  if (!Number.isFinite(ours) || !Number.isFinite(other) || other === 0) return null;
-  return round(ours / other, 2);
-}
